@@ -1,0 +1,360 @@
+"""Deployment settings: ``publisher.toml`` plus ``PUBLISHER_*`` environment overrides.
+
+Every scalar setting can be overridden by ``PUBLISHER_<PATH>``, the path's parts joined
+by ``_`` and upper-cased: ``smtp.port`` is ``PUBLISHER_SMTP_PORT``, ``database_url`` is
+``PUBLISHER_DATABASE_URL``. ``PUBLISHER_CONFIG`` names another settings file. Relative
+paths are relative to the directory of the settings file (or the current directory when
+there is none). An error names the key, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from babel import Locale, UnknownLocaleError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from publisher.errors import SettingsError
+
+DEFAULT_SECRET_KEY = "change-me"  # noqa: S105 - the marker `publisher run` refuses
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def _parse_duration(value: object) -> object:
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            raise ValueError("expected a duration such as '30s', '15m', '2h' or '1d'")
+        return timedelta(**{_UNITS[match[2]]: int(match[1])})
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("expected a duration greater than zero")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_positive)]
+
+
+def _locale_identifier(value: str) -> str:
+    try:
+        Locale.parse(value)
+    except (UnknownLocaleError, ValueError) as exc:
+        raise ValueError(f"expected a locale identifier known to Babel ({exc})") from exc
+    return value
+
+
+LocaleName = Annotated[str, AfterValidator(_locale_identifier)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class TlsMode(StrEnum):
+    NONE = "none"
+    STARTTLS = "starttls"
+    TLS = "tls"
+
+
+class SenderSettings(_Model):
+    from_: str = Field(default="News <news@example.org>", alias="from")
+    reply_to: str | None = None
+
+
+class SmtpSettings(_Model):
+    host: str = "localhost"
+    port: int = Field(default=25, ge=1, le=65535)
+    tls: TlsMode = TlsMode.NONE
+    verify_certificates: bool = True
+    username: str | None = None
+    # Passwords come from the environment (PUBLISHER_SMTP_PASSWORD) or a file, never
+    # from publisher.toml, which is often committed.
+    password: str | None = Field(default=None, exclude=True, repr=False)
+    password_file: Path | None = None
+    connections: int = Field(default=4, ge=1, le=256)
+    rate_per_second: float = Field(default=0, ge=0)
+    timeout: Duration = timedelta(seconds=30)
+
+
+class HttpSettings(_Model):
+    """How sources are fetched over HTTP."""
+
+    timeout: Duration = timedelta(seconds=20)
+    retries: int = Field(default=2, ge=0, le=10)
+    concurrency: int = Field(default=4, ge=1, le=64)
+    user_agent: str = "publisher/0.1 (+https://github.com/publisher)"
+    max_bytes: int = Field(default=10_000_000, ge=1024)
+
+
+class _SourceBase(_Model):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    interval: Duration = timedelta(minutes=15)
+    enabled: bool = True
+
+
+class FolderSourceSettings(_SourceBase):
+    kind: Literal["folder"]
+    path: Path
+
+
+class FeedSourceSettings(_SourceBase):
+    kind: Literal["feed"]
+    url: str  # http(s)://… or a local file path
+    language: LocaleName | None = None  # when the feed does not say
+    issuer: str | None = None  # issuer slug for every entry
+    # Category term → field-of-work slug or country code, for terms the taxonomy
+    # does not recognise by itself.
+    categories: dict[str, str] = Field(default_factory=dict)
+
+
+class HtmlSelectors(_Model):
+    """CSS selectors for a news listing page and its article pages."""
+
+    article_links: str = ".news-list a[href]"
+    title: str = "h1"
+    summary: str = ".lead"
+    body: str = ".article-body"
+    # The metadata block: label elements followed by their values ("Issued on:", …).
+    meta_label: str = ".meta dt"
+    meta_value: str = "dd"
+    translations: str = "link[rel=alternate][hreflang]"
+
+
+class HtmlLabels(_Model):
+    """Label texts (in any of the site's languages) that introduce metadata values."""
+
+    issued_on: list[str] = ["Issued on", "Опубликовано", "Publié le", "Veröffentlicht am"]
+    issued_by: list[str] = ["Issued by", "Кем опубликовано", "Publié par", "Herausgegeben von"]
+    fields_of_work: list[str] = [
+        "Fields of work",
+        "Направления деятельности",
+        "Domaines d'action",
+        "Tätigkeitsbereiche",
+    ]
+    countries: list[str] = ["Countries", "Страны", "Pays", "Länder"]
+
+
+class HtmlSourceSettings(_SourceBase):
+    kind: Literal["html"]
+    listing_url: str
+    language: LocaleName = "en"  # when a page does not say
+    max_articles: int = Field(default=50, ge=1, le=1000)
+    selectors: HtmlSelectors = HtmlSelectors()
+    labels: HtmlLabels = HtmlLabels()
+
+
+SourceSettings = Annotated[
+    FolderSourceSettings | FeedSourceSettings | HtmlSourceSettings,
+    Field(discriminator="kind"),
+]
+
+
+class Settings(_Model):
+    base_url: str = "http://localhost:8000"
+    database_url: str = "sqlite:///var/publisher.db"
+    subscriptions: Path = Path("subscriptions.yaml")
+    locales: list[LocaleName] = ["en", "fr", "de", "it", "ru", "es", "uk", "tr", "ar"]
+    default_locale: LocaleName = "en"
+    secret_key: str = Field(default=DEFAULT_SECRET_KEY, repr=False)
+    templates: Path | None = None  # an operator's own templates instead of the bundled
+    taxonomy: Path | None = None  # an operator's own taxonomy instead of the bundled
+    sender: SenderSettings = SenderSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    http: HttpSettings = HttpSettings()
+    sources: list[SourceSettings] = []
+    # Where this came from, for messages; not a setting.
+    config_path: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("locales", mode="before")
+    @classmethod
+    def _split_locales(cls, value: object) -> object:
+        if isinstance(value, str):  # from the environment: "en,fr,de"
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("expected an absolute http(s) URL such as https://news.example.org")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.default_locale not in self.locales:
+            raise ValueError(
+                f"default_locale {self.default_locale!r} is not one of locales {self.locales}"
+            )
+        names = [source.name for source in self.sources]
+        if duplicates := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"source names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    @property
+    def smtp_password(self) -> str | None:
+        if self.smtp.password is not None:
+            return self.smtp.password
+        if self.smtp.password_file is not None:
+            try:
+                return self.smtp.password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise SettingsError(
+                    f"smtp.password_file: cannot read {self.smtp.password_file}: {exc}"
+                ) from exc
+        return None
+
+
+def load_settings(
+    path: Path | None = None, *, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the settings file (``PUBLISHER_CONFIG``, else ``./publisher.toml`` if present)
+    and apply the environment's overrides."""
+    env = os.environ if environ is None else environ
+    if path is None and env.get("PUBLISHER_CONFIG"):
+        path = Path(env["PUBLISHER_CONFIG"])
+    if path is None and Path("publisher.toml").is_file():
+        path = Path("publisher.toml")
+    raw: dict[str, Any] = {}
+    label = "defaults"
+    if path is not None:
+        label = str(path)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SettingsError(f"{path}: cannot read the settings file: {exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+    if "password" in raw.get("smtp", {}):
+        raise SettingsError(
+            f"{label}: smtp.password: passwords are not read from the settings file; "
+            "expected PUBLISHER_SMTP_PASSWORD or smtp.password_file"
+        )
+    origins = _apply_environment(raw, env)
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, raw, label, origins)) from exc
+    base = path.resolve().parent if path is not None else Path.cwd()
+    return _resolve_paths(settings, base, path)
+
+
+def _environment_keys() -> dict[str, tuple[str, ...]]:
+    """``PUBLISHER_SMTP_PORT`` → ``("smtp", "port")`` for every scalar setting."""
+    keys: dict[str, tuple[str, ...]] = {}
+    for name, info in Settings.model_fields.items():
+        if name in {"sources", "config_path"}:
+            continue
+        section = info.annotation
+        key = info.alias or name
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            for sub, sub_info in section.model_fields.items():
+                sub_key = sub_info.alias or sub
+                keys[f"PUBLISHER_{key}_{sub_key}".upper()] = (key, sub_key)
+        else:
+            keys[f"PUBLISHER_{key}".upper()] = (key,)
+    return keys
+
+
+_ENV_KEYS = _environment_keys()
+
+
+def _apply_environment(raw: dict[str, Any], env: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    origins: dict[tuple[str, ...], str] = {}
+    for variable, key_path in _ENV_KEYS.items():
+        if variable not in env:
+            continue
+        target = raw
+        for part in key_path[:-1]:
+            target = target.setdefault(part, {})
+        target[key_path[-1]] = env[variable]
+        origins[key_path] = variable
+    return origins
+
+
+def _describe(
+    exc: ValidationError, raw: dict[str, Any], label: str, origins: dict[tuple[str, ...], str]
+) -> str:
+    lines = []
+    for error in exc.errors():
+        # The discriminated union adds the source kind to the location: leave it out.
+        parts = [p for p in error["loc"] if p not in _SOURCE_KINDS]
+        location = tuple(str(p) for p in parts)
+        key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+        key = key or "(top level)"
+        value = _lookup(raw, error["loc"])
+        where = origins.get(location, label)
+        found = "" if value is _MISSING else f" = {value!r}"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting"
+        elif error["type"] == "missing":
+            message = "required setting is missing"
+        lines.append(f"{where}: {key}{found}: {message}")
+    return "\n".join(lines)
+
+
+_MISSING = object()
+_SOURCE_KINDS = frozenset({"folder", "feed", "html"})
+
+
+def _lookup(raw: Any, loc: tuple[int | str, ...]) -> Any:
+    value = raw
+    for part in loc:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and isinstance(part, int) and part < len(value):
+            value = value[part]
+        elif part in _SOURCE_KINDS:
+            continue
+        else:
+            return _MISSING
+    return value
+
+
+def _resolve_paths(settings: Settings, base: Path, path: Path | None) -> Settings:
+    def resolve(value: Path | None) -> Path | None:
+        return None if value is None else (base / value.expanduser())
+
+    sources = [
+        s.model_copy(update={"path": resolve(s.path)}) if isinstance(s, FolderSourceSettings) else s
+        for s in settings.sources
+    ]
+    database_url = settings.database_url
+    if database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:////"):
+        relative = database_url.removeprefix("sqlite:///")
+        if relative and relative != ":memory:":
+            database_url = f"sqlite:///{base / relative}"
+    smtp = settings.smtp.model_copy(update={"password_file": resolve(settings.smtp.password_file)})
+    return settings.model_copy(
+        update={
+            "subscriptions": resolve(settings.subscriptions),
+            "templates": resolve(settings.templates),
+            "taxonomy": resolve(settings.taxonomy),
+            "sources": sources,
+            "database_url": database_url,
+            "smtp": smtp,
+            "config_path": path,
+        }
+    )
