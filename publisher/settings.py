@@ -255,7 +255,8 @@ def load_settings(
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        raise SettingsError(_describe(exc, raw, label, origins)) from exc
+        text = path.read_text(encoding="utf-8") if path is not None else ""
+        raise SettingsError(_describe(exc, raw, label, origins, text)) from exc
     base = path.resolve().parent if path is not None else Path.cwd()
     return _resolve_paths(settings, base, path)
 
@@ -294,7 +295,11 @@ def _apply_environment(raw: dict[str, Any], env: Mapping[str, str]) -> dict[tupl
 
 
 def _describe(
-    exc: ValidationError, raw: dict[str, Any], label: str, origins: dict[tuple[str, ...], str]
+    exc: ValidationError,
+    raw: dict[str, Any],
+    label: str,
+    origins: dict[tuple[str, ...], str],
+    text: str,
 ) -> str:
     lines = []
     for error in exc.errors():
@@ -304,18 +309,69 @@ def _describe(
         key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
         key = key or "(top level)"
         value = _lookup(raw, error["loc"])
-        where = origins.get(location, label)
+        where = origins.get(location) or _locate(text, parts, label)
         found = "" if value is _MISSING else f" = {value!r}"
         message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown setting"
-        elif error["type"] == "missing":
-            message = "required setting is missing"
+        message = message.replace("Input should be ", "expected ", 1)
+        kind = error["type"]
+        if kind == "union_tag_invalid":
+            parts, key = [*parts, "kind"], f"{key}.kind"
+            value = _lookup(raw, (*error["loc"], "kind"))
+            found = f" = {value!r}"
+            where = _locate(text, parts, label)
+        message = _MESSAGES.get(kind, message)
         lines.append(f"{where}: {key}{found}: {message}")
     return "\n".join(lines)
 
 
 _MISSING = object()
+_MESSAGES = {
+    "extra_forbidden": "unknown setting",
+    "missing": "required setting is missing",
+    "int_parsing": "expected an integer",
+    "int_type": "expected an integer",
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+    "string_type": "expected a string",
+    "list_type": "expected a list",
+    "model_type": "expected a table",
+    "union_tag_invalid": "unknown source kind; expected folder, feed or html",
+}
+_TABLE = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?")
+
+
+def _locate(text: str, parts: list[int | str], label: str) -> str:
+    """``publisher.toml:LINE:COLUMN`` of the key at ``parts``, or the file name alone.
+
+    tomllib keeps no positions, so the key is looked up in the text: tables by their
+    header (``[smtp]``, the n-th ``[[sources]]``), then the key's own line.
+    """
+    table: list[int | str] = []
+    counts: dict[str, int] = {}
+    wanted_table, key = parts[:-1], parts[-1] if parts else None
+    fallback = label
+    for number, line in enumerate(text.splitlines(), start=1):
+        if match := _TABLE.match(line):
+            name = match[2]
+            if match[1] == "[[":
+                counts[name] = counts.get(name, -1) + 1
+                table = [*name.split("."), counts[name]]
+            else:
+                table = [*name.split(".")]
+                if name.split(".")[0] in counts:  # [sources.selectors] inside [[sources]]
+                    table = [name.split(".")[0], counts[name.split(".")[0]], *name.split(".")[1:]]
+            if table == parts:
+                fallback = f"{label}:{number}:{line.index(name) + 1}"
+            continue
+        if table == wanted_table and isinstance(key, str):
+            stripped = line.lstrip()
+            if re.match(rf"^{re.escape(key)}\s*=", stripped):
+                return f"{label}:{number}:{len(line) - len(stripped) + 1}"
+    return fallback
+
+
 _SOURCE_KINDS = frozenset({"folder", "feed", "html"})
 
 

@@ -1,0 +1,132 @@
+"""The tables. Alembic migrations in ``migrations/`` create them; a test keeps the two equal."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite as on PostgreSQL.
+
+    SQLite has no time-zone type: values are stored as UTC and given their zone back
+    when read, so no naive datetime ever leaves the store.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# One row per news item. `id` is ours: assigned at first sight, never changed.
+items = Table(
+    "items",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("source", String(100), nullable=False),
+    Column("source_key", Text, nullable=False),
+    Column("published", UtcDateTime, nullable=False),
+    Column("updated", UtcDateTime),
+    Column("issuer", String(200)),
+    Column("fields_of_work", JSON, nullable=False),
+    Column("countries", JSON, nullable=False),
+    Column("item_hash", String(64), nullable=False),
+    Column("first_seen", UtcDateTime, nullable=False),
+    Column("changed_at", UtcDateTime, nullable=False),
+    Column("origin", Text, nullable=False, server_default=""),
+    UniqueConstraint("source", "source_key"),
+    Index(None, "published"),
+    Index(None, "first_seen"),
+)
+
+# One row per language of an item. `changed_at` moves only when the text changes.
+translations = Table(
+    "translations",
+    metadata,
+    Column("item_id", String(200), ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("lang", String(35), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("body_html", Text, nullable=False),
+    Column("url", Text),
+    Column("content_hash", String(64), nullable=False),
+    Column("first_seen", UtcDateTime, nullable=False),
+    Column("changed_at", UtcDateTime, nullable=False),
+)
+
+# Tags as rows, so that "every item of field X or country Y" is an index look-up.
+item_tags = Table(
+    "item_tags",
+    metadata,
+    Column("item_id", String(200), ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),  # "field" | "country"
+    Column("value", String(200), primary_key=True),
+    Index(None, "kind", "value"),
+)
+
+# What each source wants back next time (ETag, Last-Modified) and how its last run went.
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("state", JSON, nullable=False),
+    Column("last_run_at", UtcDateTime),
+    Column("last_success_at", UtcDateTime),
+    Column("last_error", Text),
+)
+
+# One row per collection of one source: the history `publisher status` shows.
+source_runs = Table(
+    "source_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(100), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=False),
+    Column("new", Integer, nullable=False),
+    Column("updated", Integer, nullable=False),
+    Column("unchanged", Integer, nullable=False),
+    Column("not_modified", Integer, nullable=False),  # 1 when the source answered 304
+    Column("error", Text),
+    Column("problems", JSON, nullable=False),
+    Index(None, "source", "started_at"),
+)
