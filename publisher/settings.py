@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from babel import Locale, UnknownLocaleError
+from cssselect import GenericTranslator, SelectorError
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -96,6 +97,14 @@ class SmtpSettings(_Model):
     connections: int = Field(default=4, ge=1, le=256)
     rate_per_second: float = Field(default=0, ge=0)
     timeout: Duration = timedelta(seconds=30)
+    # A PEM file of CA certificates to trust instead of the system's (a private CA);
+    # verification itself stays on unless verify_certificates = false.
+    ca_file: Path | None = None
+    # After this many consecutive connection errors or 4xx replies the transport stops
+    # sending for `pause` instead of burning the whole outbox on a sick server;
+    # 0 never pauses.
+    error_threshold: int = Field(default=10, ge=0)
+    pause: Duration = timedelta(minutes=1)
 
 
 class HttpSettings(_Model):
@@ -129,17 +138,30 @@ class FeedSourceSettings(_SourceBase):
     categories: dict[str, str] = Field(default_factory=dict)
 
 
+def _css_selector(value: str) -> str:
+    try:
+        GenericTranslator().css_to_xpath(value)
+    except SelectorError as exc:
+        raise ValueError(f"expected a CSS selector ({exc})") from exc
+    return value
+
+
+CssSelector = Annotated[str, AfterValidator(_css_selector)]
+
+
 class HtmlSelectors(_Model):
     """CSS selectors for a news listing page and its article pages."""
 
-    article_links: str = ".news-list a[href]"
-    title: str = "h1"
-    summary: str = ".lead"
-    body: str = ".article-body"
-    # The metadata block: label elements followed by their values ("Issued on:", …).
-    meta_label: str = ".meta dt"
-    meta_value: str = "dd"
-    translations: str = "link[rel=alternate][hreflang]"
+    article_links: CssSelector = ".news-list a[href]"
+    title: CssSelector = "h1"
+    summary: CssSelector = ".lead"
+    body: CssSelector = ".article-body"
+    # The metadata block: label elements, each followed by the sibling elements that
+    # hold its values (<dt>Issued on:</dt><dd><time datetime="…">…</time></dd>).
+    meta_label: CssSelector = ".meta dt"
+    meta_value: CssSelector = "dd"
+    # The page's translations (HTML Living Standard: link type "alternate" + hreflang).
+    translations: CssSelector = "link[rel~=alternate][hreflang]"
 
 
 class HtmlLabels(_Model):
@@ -393,10 +415,13 @@ def _resolve_paths(settings: Settings, base: Path, path: Path | None) -> Setting
     def resolve(value: Path | None) -> Path | None:
         return None if value is None else (base / value.expanduser())
 
-    sources = [
-        s.model_copy(update={"path": resolve(s.path)}) if isinstance(s, FolderSourceSettings) else s
-        for s in settings.sources
-    ]
+    sources: list[SourceSettings] = []
+    for source in settings.sources:
+        if isinstance(source, FolderSourceSettings):
+            source = source.model_copy(update={"path": resolve(source.path)})
+        elif isinstance(source, FeedSourceSettings) and "://" not in source.url:
+            source = source.model_copy(update={"url": str(base / Path(source.url).expanduser())})
+        sources.append(source)
     database_url = settings.database_url
     if database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:////"):
         relative = database_url.removeprefix("sqlite:///")
