@@ -131,3 +131,17 @@ def test_broken_settings_say_what_is_wrong(tmp_path: Path, text: str, expected: 
     with pytest.raises(SettingsError) as caught:
         load_settings(_write(tmp_path, text), environ={})
     assert expected in str(caught.value)
+
+
+def test_local_paths_of_sources_are_relative_to_the_settings(tmp_path: Path) -> None:
+    """A folder path and a feed file path resolve beside publisher.toml; URLs stay as given."""
+    path = _write(
+        tmp_path,
+        '[[sources]]\nname = "a"\nkind = "folder"\npath = "content"\n'
+        '[[sources]]\nname = "b"\nkind = "feed"\nurl = "feeds/wire.xml"\n'
+        '[[sources]]\nname = "c"\nkind = "feed"\nurl = "https://example.org/rss"\n',
+    )
+    folder, local, remote = load_settings(path, environ={}).sources
+    assert isinstance(folder, FolderSourceSettings) and folder.path == tmp_path / "content"
+    assert local.kind == "feed" and local.url == str(tmp_path / "feeds" / "wire.xml")
+    assert remote.kind == "feed" and remote.url == "https://example.org/rss"

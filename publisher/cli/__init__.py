@@ -1,0 +1,41 @@
+"""The ``publisher`` command. Each sub-command lives in a module of its own."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from publisher import __version__
+from publisher.cli._context import Context
+from publisher.cli.check import check
+from publisher.cli.collect import collect
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="PUBLISHER_CONFIG",
+    help="Settings file (default: ./publisher.toml when present).",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(__version__, prog_name="publisher")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, verbose: int) -> None:
+    """A multilingual newsletter and feed publisher."""
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = Context(config_path=config_path)
+
+
+cli.add_command(check)
+cli.add_command(collect)
+
+
+def main() -> None:
+    cli(prog_name="publisher")
+    sys.exit(0)
