@@ -46,6 +46,7 @@ from publisher.sources._feed_entry import (
     hash_key,
     utc_datetime,
 )
+from publisher.sources._grouping import group_linked
 from publisher.sources._http import HttpClient
 from publisher.sources._language import DEFAULT_LANGUAGE, pick_primary, primary_language
 from publisher.sources._tags import Tagger
@@ -268,28 +269,8 @@ class FeedSource:
 
 def _group(entries: list[_Entry]) -> list[list[_Entry]]:
     """Entries that share a key or link to each other as alternates, in feed order."""
-    parent = list(range(len(entries)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def union(i: int, j: int) -> None:
-        parent[max(find(i), find(j))] = min(find(i), find(j))
-
-    by_key: dict[str, int] = {}
-    by_link: dict[str, int] = {}
-    for i, entry in enumerate(entries):
-        union(i, by_key.setdefault(entry.key, i))
-        if entry.link is not None:
-            by_link.setdefault(entry.link, i)
-    for i, entry in enumerate(entries):
-        for alternate in entry.alternates:
-            if (j := by_link.get(alternate, by_key.get(alternate))) is not None:
-                union(i, j)
-    groups: dict[int, list[_Entry]] = {}
-    for i, entry in enumerate(entries):
-        groups.setdefault(find(i), []).append(entry)
-    return list(groups.values())
+    return group_linked(
+        entries,
+        names=lambda e: (e.key,) if e.link is None else (e.key, e.link),
+        links=lambda e: e.alternates,
+    )

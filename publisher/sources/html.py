@@ -39,6 +39,7 @@ from publisher.items import FetchedItem, Translation
 from publisher.settings import HtmlSourceSettings
 from publisher.sources import SourceResult
 from publisher.sources._clean import MAX_SUMMARY, clean_text, sanitize_html, summary_from_html
+from publisher.sources._grouping import group_linked
 from publisher.sources._http import HttpClient, HttpResponse
 from publisher.sources._language import pick_primary, primary_language
 from publisher.sources._metadata import MetadataReader
@@ -253,27 +254,7 @@ class HtmlSource:
 
 def _group(pages: list[_Page]) -> list[list[_Page]]:
     """Pages that link to each other as translations, in the order they were read."""
-    parent = list(range(len(pages)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    index: dict[str, int] = {}
-    for i, page in enumerate(pages):
-        index.setdefault(page.url, i)
-        index.setdefault(page.requested, i)
-    for i, page in enumerate(pages):
-        for alternate in page.alternates:
-            if (j := index.get(alternate)) is not None:
-                a, b = find(i), find(j)
-                parent[max(a, b)] = min(a, b)
-    groups: dict[int, list[_Page]] = {}
-    for i, page in enumerate(pages):
-        groups.setdefault(find(i), []).append(page)
-    return list(groups.values())
+    return group_linked(pages, names=lambda p: (p.url, p.requested), links=lambda p: p.alternates)
 
 
 def _first_text(elements: Iterable[Any]) -> str:
