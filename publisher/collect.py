@@ -84,8 +84,7 @@ async def _collect_one(
     source: Source, engine: Engine, clock: Callable[[], datetime]
 ) -> SourceReport:
     started, began = clock(), time.perf_counter()
-    with engine.connect() as conn:
-        state = load_state(conn, source.name)
+    state = await asyncio.to_thread(_load_state, engine, source.name)
     error: str | None = None
     result = SourceResult(items=())
     try:
@@ -97,20 +96,8 @@ async def _collect_one(
         error = f"{source.name}: unexpected {type(exc).__name__}: {exc}"
     now = clock()
     try:
-        with engine.begin() as conn:
-            counts = save_items(conn, source.name, result.items, now=now)
-            run = SourceRun(
-                source=source.name,
-                started_at=started,
-                finished_at=now,
-                new=counts.new,
-                updated=counts.updated,
-                unchanged=counts.unchanged,
-                not_modified=result.not_modified,
-                error=error,
-                problems=result.problems,
-            )
-            record_run(conn, run, state=None if error else result.state)
+        # The store is synchronous: keep it off the event loop the web app shares.
+        run = await asyncio.to_thread(_store, engine, source.name, result, error, started, now)
     except (PublisherError, SQLAlchemyError) as exc:
         # The store refused this source's items (nothing of them was written: one
         # transaction); the other sources go on.
@@ -124,11 +111,42 @@ async def _collect_one(
         log.error("%s", error)
     return SourceReport(
         source=source.name,
-        new=counts.new,
-        updated=counts.updated,
-        unchanged=counts.unchanged,
-        not_modified=result.not_modified,
-        error=error,
-        problems=result.problems,
+        new=run.new,
+        updated=run.updated,
+        unchanged=run.unchanged,
+        not_modified=run.not_modified,
+        error=run.error,
+        problems=run.problems,
         seconds=time.perf_counter() - began,
     )
+
+
+def _load_state(engine: Engine, name: str) -> dict[str, str]:
+    with engine.connect() as conn:
+        return load_state(conn, name)
+
+
+def _store(
+    engine: Engine,
+    name: str,
+    result: SourceResult,
+    error: str | None,
+    started: datetime,
+    now: datetime,
+) -> SourceRun:
+    """Save one source's items and record its run, in one transaction."""
+    with engine.begin() as conn:
+        counts = save_items(conn, name, result.items, now=now)
+        run = SourceRun(
+            source=name,
+            started_at=started,
+            finished_at=now,
+            new=counts.new,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
+            not_modified=result.not_modified,
+            error=error,
+            problems=result.problems,
+        )
+        record_run(conn, run, state=None if error else result.state)
+    return run
