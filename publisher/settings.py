@@ -427,7 +427,12 @@ def _resolve_paths(settings: Settings, base: Path, path: Path | None) -> Setting
         relative = database_url.removeprefix("sqlite:///")
         if relative and relative != ":memory:":
             database_url = f"sqlite:///{base / relative}"
-    smtp = settings.smtp.model_copy(update={"password_file": resolve(settings.smtp.password_file)})
+    smtp = settings.smtp.model_copy(
+        update={
+            "password_file": resolve(settings.smtp.password_file),
+            "ca_file": resolve(settings.smtp.ca_file),
+        }
+    )
     return settings.model_copy(
         update={
             "subscriptions": resolve(settings.subscriptions),

@@ -106,10 +106,12 @@ def test_a_password_in_the_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_password_file_is_read_relative_to_the_settings(tmp_path: Path) -> None:
-    """smtp.password_file is resolved next to publisher.toml and its content stripped."""
+    """smtp.password_file and ca_file resolve beside publisher.toml; the password is stripped."""
     (tmp_path / "smtp.pw").write_text("from-file\n")
-    settings = load_settings(_write(tmp_path, '[smtp]\npassword_file = "smtp.pw"\n'), environ={})
+    text = '[smtp]\npassword_file = "smtp.pw"\nca_file = "ca.pem"\n'
+    settings = load_settings(_write(tmp_path, text), environ={})
     assert settings.smtp_password == "from-file"
+    assert settings.smtp.ca_file == tmp_path / "ca.pem"
 
 
 @pytest.mark.parametrize(
