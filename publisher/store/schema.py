@@ -7,12 +7,15 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    CheckConstraint,
     Column,
     DateTime,
     Dialect,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -129,4 +132,70 @@ source_runs = Table(
     Column("error", Text),
     Column("problems", JSON, nullable=False),
     Index(None, "source", "started_at"),
+)
+
+# Addresses that are never mailed again: unsubscribed, bounced, complained or set by hand.
+# Keyed by the lower-cased address; the first reason recorded is kept.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("reason", String(16), nullable=False),  # unsubscribed|bounced|complained|manual
+    Column("source", String(32), nullable=False),  # one-click|web|mailto|admin|smtp|…
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("detail", Text),
+    CheckConstraint(
+        "reason IN ('unsubscribed', 'bounced', 'complained', 'manual')",
+        name="ck_suppressions_reason",
+    ),
+)
+
+_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite's ROWID alias is INTEGER
+
+# The outbox (see publisher/store/outbox.py). A body shared by many recipients is kept once.
+bodies = Table(
+    "bodies",
+    metadata,
+    Column("id", _ID, primary_key=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("content", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", _ID, primary_key=True),
+    Column(
+        "body_id",
+        _ID,
+        ForeignKey("bodies.id"),
+        nullable=False,
+    ),
+    Column("recipient", String(320), nullable=False),
+    Column("recipient_key", String(320), nullable=False),  # lower-cased, for look-ups
+    Column("message_id", String(250), nullable=False, unique=True),
+    Column("dedupe_key", String(200), nullable=False),
+    Column("item_ids", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("lease_owner", String(100)),
+    Column("lease_until", UtcDateTime),
+    Column("last_code", Integer),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    UniqueConstraint("recipient_key", "dedupe_key"),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "recipient_key", "status"),
+)
+
+# Every item queued for a recipient, so that no one gets the same item twice.
+sent_items = Table(
+    "sent_items",
+    metadata,
+    Column("recipient_key", String(320), primary_key=True),
+    Column("item_id", String(200), primary_key=True),
+    Column("outbox_id", _ID, nullable=False),
 )

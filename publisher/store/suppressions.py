@@ -1,0 +1,116 @@
+"""The suppression list: addresses that are never mailed again.
+
+An address enters it when its owner unsubscribes (one-click, the web page or the mailto
+address), when the mail server bounces or the recipient complains, or by an
+administrator's hand; ``publisher resubscribe`` takes it out. Addresses are kept
+lower-cased. Suppressing an address twice is harmless: the first entry, with its reason
+and time, stays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Connection, Insert, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from publisher.store.schema import suppressions
+from publisher.unsubscribe import normalize_address
+
+
+class Reason(StrEnum):
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    MANUAL = "manual"
+
+
+class Source(StrEnum):
+    """Where a suppression came from; other values are allowed (up to 32 characters)."""
+
+    ONE_CLICK = "one-click"  # RFC 8058 POST from the mail client
+    WEB = "web"  # the button of the confirmation page
+    MAILTO = "mailto"  # a message to the List-Unsubscribe mailto address
+    ADMIN = "admin"  # an administrator
+    SMTP = "smtp"  # the mail server's permanent failure
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    email: str
+    reason: Reason
+    source: str
+    created_at: datetime
+    detail: str | None
+
+
+def _insert_if_absent(conn: Connection) -> Insert:
+    # INSERT … ON CONFLICT DO NOTHING: concurrent unsubscribes of one address (a mail
+    # client and a person clicking) neither fail nor abort the transaction.
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(suppressions).on_conflict_do_nothing(index_elements=["email"])
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(suppressions).on_conflict_do_nothing(index_elements=["email"])
+    raise NotImplementedError(f"suppressions are not supported on {conn.dialect.name}")
+
+
+def suppress(
+    conn: Connection,
+    email: str,
+    *,
+    reason: Reason | str,
+    now: datetime,
+    source: str,
+    detail: str | None = None,
+) -> bool:
+    """Suppress ``email``; True when it was not suppressed before."""
+    reason = Reason(reason)
+    if not source or len(source) > 32:
+        raise ValueError(f"suppression source {source!r}: expected 1 to 32 characters")
+    result = conn.execute(
+        _insert_if_absent(conn)
+        .values(
+            email=normalize_address(email),
+            reason=reason.value,
+            source=source,
+            created_at=now,
+            detail=detail,
+        )
+        # RETURNING tells a new row from a skipped one on both databases (rowcount does
+        # not, with every driver).
+        .returning(suppressions.c.email)
+    )
+    return result.first() is not None
+
+
+def is_suppressed(conn: Connection, email: str) -> bool:
+    query = select(suppressions.c.email).where(suppressions.c.email == normalize_address(email))
+    return conn.execute(query).first() is not None
+
+
+def suppressed_addresses(conn: Connection) -> set[str]:
+    """Every suppressed address, for filtering a whole send at once."""
+    return set(conn.execute(select(suppressions.c.email)).scalars())
+
+
+def unsuppress(conn: Connection, email: str) -> bool:
+    """Take ``email`` off the list; True when it was on it."""
+    query = delete(suppressions).where(suppressions.c.email == normalize_address(email))
+    return conn.execute(query).rowcount == 1
+
+
+def list_suppressions(conn: Connection) -> list[Suppression]:
+    """Every suppression, oldest first."""
+    query = select(suppressions).order_by(suppressions.c.created_at, suppressions.c.email)
+    return [
+        Suppression(
+            email=row.email,
+            reason=Reason(row.reason),
+            source=row.source,
+            created_at=row.created_at,
+            detail=row.detail,
+        )
+        for row in conn.execute(query)
+    ]

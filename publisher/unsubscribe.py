@@ -1,0 +1,119 @@
+"""Unsubscribe tokens: the subscriber's address and the list id in an HMAC-signed payload.
+
+The token is the only credential behind an unsubscribe link and the RFC 8058 one-click
+POST, so it is signed (itsdangerous, HMAC-SHA256 with the ``secret_key`` and a salt that
+names the purpose): it cannot be forged, altered, or guessed from another subscriber's,
+and a token for one address can never act on another. It carries no sequential id.
+
+Tokens never expire: unsubscribe links in old emails must keep working (RFC 8058 §3.1
+lets the sender decide how long a URI stays valid; we choose "for ever"). To rotate the
+key, sign with the new key and keep accepting the old ones (``secret_keys``).
+
+The address is signed, not encrypted: anyone holding the link can read it, as anyone
+holding the email can. The web pages send ``Referrer-Policy: no-referrer`` so it does not
+leak further.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from email.utils import parseaddr
+from urllib.parse import quote
+
+from itsdangerous import BadData, URLSafeSerializer
+
+from publisher.errors import PublisherError
+
+# Names the purpose: a token signed for anything else with the same key is rejected.
+SALT = "publisher.unsubscribe"
+# The list a token belongs to unless told otherwise; one deployment is one list.
+DEFAULT_LIST_ID = "news"
+# Real tokens are about 100 characters; anything much longer is not worth verifying.
+MAX_TOKEN_LENGTH = 1024
+# RFC 8058 §3.1: the POST body the mail client sends, echoed in List-Unsubscribe-Post.
+ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
+
+
+class UnsubscribeError(PublisherError, ValueError):
+    """A token or a mailto URI cannot be made from the given values."""
+
+
+def _serializer(secret_keys: Sequence[str]) -> URLSafeSerializer:
+    if not secret_keys or not all(secret_keys):
+        raise UnsubscribeError("unsubscribe tokens need a non-empty secret_key")
+    # itsdangerous signs with the last key and verifies with any: newest last.
+    return URLSafeSerializer(
+        list(reversed(secret_keys)),
+        salt=SALT,
+        signer_kwargs={"digest_method": hashlib.sha256},
+    )
+
+
+def normalize_address(email: str) -> str:
+    """The form an address takes in tokens and in the suppression list."""
+    return email.strip().lower()
+
+
+def make_token(email: str, *, secret_key: str, list_id: str = DEFAULT_LIST_ID) -> str:
+    """A URL-safe token for unsubscribing ``email`` from ``list_id``."""
+    address = normalize_address(email)
+    if "@" not in address:
+        raise UnsubscribeError(f"cannot make an unsubscribe token for {email!r}")
+    return _serializer([secret_key]).dumps([address, list_id])
+
+
+def read_token(
+    token: str, *, secret_keys: Sequence[str], list_id: str = DEFAULT_LIST_ID
+) -> str | None:
+    """The address ``token`` unsubscribes, or ``None`` when it is not a valid token.
+
+    ``secret_keys`` is the current key first, then previous keys still accepted. Why a
+    token is invalid (bad signature, bad payload, another list) is not told apart:
+    callers answer every failure alike.
+    """
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    try:
+        payload = _serializer(secret_keys).loads(token)
+    except (BadData, UnicodeError, ValueError):
+        return None
+    match payload:
+        case [str(address), str(token_list)] if token_list == list_id and "@" in address:
+            return address
+        case _:
+            return None
+
+
+def unsubscribe_url(base_url: str, token: str) -> str:
+    """The HTTPS link of the List-Unsubscribe header and of the email's footer."""
+    return f"{base_url.rstrip('/')}/u/{token}"
+
+
+def unsubscribe_mailto(token: str, *, sender: str, mailbox: str = "unsubscribe") -> str:
+    """The mailto URI of the List-Unsubscribe header (RFC 2369), at the sender's domain.
+
+    ``sender`` is the From address (``"News <news@example.org>"``); the subject carries
+    the token, so a reply needs no other proof of who asks.
+    """
+    _, address = parseaddr(sender)
+    domain = address.rpartition("@")[2]
+    if "@" not in address or not domain:
+        raise UnsubscribeError(
+            f"sender {sender!r} has no domain to receive unsubscribe requests; "
+            "expected an address such as 'News <news@example.org>'"
+        )
+    return f"mailto:{mailbox}@{domain}?subject={quote('unsubscribe ' + token, safe='')}"
+
+
+def list_unsubscribe_headers(url: str, mailto: str | None = None) -> dict[str, str]:
+    """``List-Unsubscribe`` (RFC 2369) and ``List-Unsubscribe-Post`` (RFC 8058 §3.1).
+
+    The HTTPS URI comes first: RFC 8058 one-click uses the first https URI. DKIM must
+    sign both headers (RFC 8058 §4).
+    """
+    targets = [f"<{url}>"] + ([f"<{mailto}>"] if mailto else [])
+    return {
+        "List-Unsubscribe": ", ".join(targets),
+        "List-Unsubscribe-Post": ONE_CLICK_BODY,
+    }
