@@ -1,0 +1,306 @@
+"""The outbox: every message due, written before anything is sent.
+
+One row per message. A body shared by many recipients (a digest for one rule, an alert
+for one item in one language) is stored once in ``bodies``; the row holds what is
+personal (recipient, Message-ID) and its delivery state. Workers *claim* rows by taking
+a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers), send,
+and mark them; a crashed worker's rows are claimed again once its lease has run out.
+
+Guarantees kept here, by unique keys rather than by care:
+- at most one message per recipient and ``dedupe_key`` (``alert:<item>``,
+  ``daily:<period>``): a digest period or an alert is never queued twice;
+- ``sent_items`` records every item queued for a recipient: no item twice to one person.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from publisher.store.schema import bodies, outbox, sent_items
+
+
+class Status(StrEnum):
+    QUEUED = "queued"  # waiting for next_attempt_at
+    SENDING = "sending"  # leased by a worker until lease_until
+    SENT = "sent"  # the server answered 250
+    FAILED = "failed"  # a 5xx, or too many 4xx: will not be tried again
+    SKIPPED = "skipped"  # the recipient unsubscribed or was suppressed before sending
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    recipient: str
+    dedupe_key: str
+    item_ids: tuple[str, ...]
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    recipient: str
+    message_id: str
+    attempts: int
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """4xx → retry with exponential backoff and jitter, up to ``max_attempts``."""
+
+    base: timedelta = timedelta(minutes=1)
+    ceiling: timedelta = timedelta(hours=6)
+    max_attempts: int = 8
+
+    def delay(self, attempts: int, rng: random.Random) -> timedelta:
+        """The wait after the ``attempts``-th failure: full backoff halved, plus jitter."""
+        factor: int = 2 ** max(attempts - 1, 0)
+        full = min(self.ceiling, self.base * factor)
+        return full / 2 + full / 2 * rng.random()
+
+
+def _insert_ignoring_conflicts(
+    conn: Connection, table: Table, rows: list[dict[str, object]], *, keys: Sequence[str]
+) -> None:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    if rows:
+        conn.execute(dialect.insert(table).on_conflict_do_nothing(index_elements=keys), rows)
+
+
+def enqueue(conn: Connection, body: bytes, messages: Iterable[NewMessage], *, now: datetime) -> int:
+    """Queue ``messages`` sharing ``body``; returns how many were new.
+
+    A message whose (recipient, dedupe_key) is already queued is left out, and so are
+    items already queued for that recipient, in the same transaction as the rows.
+    """
+    digest = hashlib.sha256(body).hexdigest()
+    _insert_ignoring_conflicts(
+        conn, bodies, [{"digest": digest, "content": body, "created_at": now}], keys=["digest"]
+    )
+    body_id = conn.execute(select(bodies.c.id).where(bodies.c.digest == digest)).scalar_one()
+    rows = [
+        {
+            "body_id": body_id,
+            "recipient": m.recipient,
+            "recipient_key": m.recipient.lower(),
+            "message_id": m.message_id,
+            "dedupe_key": m.dedupe_key,
+            "item_ids": list(m.item_ids),
+            "status": Status.QUEUED.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for m in messages
+    ]
+    if not rows:
+        return 0
+    before = _count(conn)
+    _insert_ignoring_conflicts(conn, outbox, rows, keys=["recipient_key", "dedupe_key"])
+    added = _count(conn) - before
+    wanted = {(r["recipient_key"], r["dedupe_key"]) for r in rows}
+    queued = conn.execute(
+        select(outbox.c.id, outbox.c.recipient_key, outbox.c.item_ids).where(
+            outbox.c.body_id == body_id,
+            tuple_(outbox.c.recipient_key, outbox.c.dedupe_key).in_(wanted),
+        )
+    )
+    _insert_ignoring_conflicts(
+        conn,
+        sent_items,
+        [
+            {"recipient_key": row.recipient_key, "item_id": item_id, "outbox_id": row.id}
+            for row in queued
+            for item_id in row.item_ids
+        ],
+        keys=["recipient_key", "item_id"],
+    )
+    return added
+
+
+def _count(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(outbox)).scalar_one())
+
+
+def already_sent(conn: Connection, recipient_keys: Iterable[str]) -> dict[str, set[str]]:
+    """Item ids already queued for each of these (lower-cased) addresses."""
+    keys = list(recipient_keys)
+    sent: dict[str, set[str]] = {key: set() for key in keys}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        for row in conn.execute(
+            select(sent_items.c.recipient_key, sent_items.c.item_id).where(
+                sent_items.c.recipient_key.in_(chunk)
+            )
+        ):
+            sent[row.recipient_key].add(row.item_id)
+    return sent
+
+
+def claim(
+    conn: Connection, *, owner: str, limit: int, lease: timedelta, now: datetime
+) -> list[Claimed]:
+    """Lease up to ``limit`` due rows: queued ones whose time has come, and rows whose
+    lease has run out (their worker died). Commit right after, before sending."""
+    due = or_(
+        and_(outbox.c.status == Status.QUEUED.value, outbox.c.next_attempt_at <= now),
+        and_(outbox.c.status == Status.SENDING.value, outbox.c.lease_until < now),
+    )
+    candidates = select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit)
+    if conn.dialect.name == "postgresql":
+        # Concurrent workers skip each other's rows instead of waiting for them.
+        candidates = candidates.with_for_update(skip_locked=True)
+    ids = list(conn.execute(candidates).scalars())
+    if not ids:
+        return []
+    # The status is checked again: on SQLite another writer may have come between.
+    claimed = list(
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(ids), due)
+            .values(status=Status.SENDING.value, lease_owner=owner, lease_until=now + lease)
+            .returning(
+                outbox.c.id,
+                outbox.c.recipient,
+                outbox.c.message_id,
+                outbox.c.attempts,
+                outbox.c.body_id,
+            )
+        )
+    )
+    body_ids = {row.body_id for row in claimed}
+    contents = {
+        row.id: row.content
+        for row in conn.execute(
+            select(bodies.c.id, bodies.c.content).where(bodies.c.id.in_(body_ids))
+        )
+    }
+    return sorted(
+        (
+            Claimed(row.id, row.recipient, row.message_id, row.attempts, contents[row.body_id])
+            for row in claimed
+        ),
+        key=lambda c: c.id,
+    )
+
+
+def mark_sent(conn: Connection, message: int, *, now: datetime) -> None:
+    """The server took the message (250). Recorded whoever holds the lease: it was sent."""
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id == message)
+        .values(
+            status=Status.SENT.value,
+            attempts=outbox.c.attempts + 1,
+            finished_at=now,
+            lease_owner=None,
+            lease_until=None,
+            last_code=250,
+            last_error=None,
+        )
+    )
+
+
+def mark_temporary(
+    conn: Connection,
+    message: int,
+    *,
+    owner: str,
+    code: int | None,
+    error: str,
+    now: datetime,
+    policy: RetryPolicy,
+    rng: random.Random,
+) -> Status:
+    """A 4xx or a connection failure: queue again after a backoff, or fail at the limit."""
+    attempts = (
+        conn.execute(select(outbox.c.attempts).where(outbox.c.id == message)).scalar_one() + 1
+    )
+    final = attempts >= policy.max_attempts
+    status = Status.FAILED if final else Status.QUEUED
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id == message, outbox.c.lease_owner == owner)
+        .values(
+            status=status.value,
+            attempts=attempts,
+            next_attempt_at=now + policy.delay(attempts, rng),
+            lease_owner=None,
+            lease_until=None,
+            last_code=code,
+            last_error=error if not final else f"gave up after {attempts} attempts: {error}",
+            finished_at=now if final else None,
+        )
+    )
+    return status
+
+
+def mark_permanent(
+    conn: Connection, message: int, *, owner: str, code: int | None, error: str, now: datetime
+) -> None:
+    """A 5xx: failed for good, and counted toward the recipient's suppression."""
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id == message, outbox.c.lease_owner == owner)
+        .values(
+            status=Status.FAILED.value,
+            attempts=outbox.c.attempts + 1,
+            lease_owner=None,
+            lease_until=None,
+            last_code=code,
+            last_error=error,
+            finished_at=now,
+        )
+    )
+
+
+def mark_skipped(conn: Connection, message: int, *, owner: str, reason: str, now: datetime) -> None:
+    """Not sent, on purpose: the recipient is unsubscribed or suppressed."""
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id == message, outbox.c.lease_owner == owner)
+        .values(
+            status=Status.SKIPPED.value,
+            lease_owner=None,
+            lease_until=None,
+            last_error=reason,
+            finished_at=now,
+        )
+    )
+
+
+def permanent_failures(conn: Connection, recipient: str) -> int:
+    """How many messages to this address ended in a 5xx."""
+    query = select(func.count()).where(
+        outbox.c.recipient_key == recipient.lower(),
+        outbox.c.status == Status.FAILED.value,
+        outbox.c.last_code >= 500,
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def status_counts(conn: Connection) -> dict[Status, int]:
+    """The outbox by status (every status present, zero when empty)."""
+    counts = dict.fromkeys(Status, 0)
+    for status, count in conn.execute(
+        select(outbox.c.status, func.count()).group_by(outbox.c.status)
+    ):
+        counts[Status(status)] = int(count)
+    return counts
