@@ -200,6 +200,10 @@ class Settings(_Model):
     locales: list[LocaleName] = ["en", "fr", "de", "it", "ru", "es", "uk", "tr", "ar"]
     default_locale: LocaleName = "en"
     secret_key: str = Field(default=DEFAULT_SECRET_KEY, repr=False)
+    # Keys that signed earlier unsubscribe links: still accepted after a rotation.
+    previous_secret_keys: list[str] = Field(default_factory=list, repr=False)
+    # The List-Id of our messages (RFC 2919), also bound into unsubscribe tokens.
+    list_id: str = Field(default="news", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     templates: Path | None = None  # an operator's own templates instead of the bundled
     taxonomy: Path | None = None  # an operator's own taxonomy instead of the bundled
     sender: SenderSettings = SenderSettings()
@@ -209,7 +213,7 @@ class Settings(_Model):
     # Where this came from, for messages; not a setting.
     config_path: Path | None = Field(default=None, exclude=True)
 
-    @field_validator("locales", mode="before")
+    @field_validator("locales", "previous_secret_keys", mode="before")
     @classmethod
     def _split_locales(cls, value: object) -> object:
         if isinstance(value, str):  # from the environment: "en,fr,de"

@@ -12,6 +12,7 @@ from publisher import __version__
 from publisher.cli._context import Context
 from publisher.cli.check import check
 from publisher.cli.collect import collect
+from publisher.cli.serve import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,6 +35,7 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int) -> None:
 
 cli.add_command(check)
 cli.add_command(collect)
+cli.add_command(serve)
 
 
 def main() -> None:
