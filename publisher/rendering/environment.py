@@ -1,0 +1,111 @@
+"""Jinja2 environments: one per (templates directory, locale), built once.
+
+Each environment has the locale's catalog installed (``jinja2.ext.i18n``, new-style
+gettext, so ``_("… %(x)s", x=…)`` escapes its arguments and plural forms come from the
+catalog) and filters bound to that locale. Time zones vary per subscriber, not per
+locale, so filters that show a moment take the zone as an explicit argument:
+``{{ item.published|moment(tz) }}``.
+
+Autoescaping is on for everything except ``.txt`` templates: the plain-text part is
+text, where ``&`` is an ampersand, not ``&amp;``. ``StrictUndefined`` turns a misspelt
+name into an error instead of an empty string.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from threading import Lock
+
+from babel import Locale
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from publisher.rendering import formatting
+from publisher.rendering.catalogs import FALLBACK_LANGUAGE, Catalog, load_catalog
+from publisher.resources import bundled
+from publisher.taxonomy import Taxonomy
+
+
+class Environments:
+    """The environments for one templates directory, one catalog directory, one taxonomy."""
+
+    def __init__(
+        self,
+        *,
+        taxonomy: Taxonomy,
+        templates: Path | None = None,
+        locales: Path | None = None,
+        fallback: str | None = FALLBACK_LANGUAGE,
+    ) -> None:
+        self.taxonomy = taxonomy
+        self.templates = (templates if templates is not None else bundled("templates")).resolve()
+        self.locales = (locales if locales is not None else bundled("locales")).resolve()
+        self.fallback = fallback
+        self._built: dict[str, Environment] = {}
+        self._lock = Lock()
+
+    def catalog(self, locale: Locale | str) -> Catalog:
+        """The catalog for ``locale`` (cached by :func:`load_catalog`)."""
+        return load_catalog(locale, self.locales, fallback=self.fallback)
+
+    def get(self, locale: Locale | str) -> Environment:
+        """The environment for ``locale``, built on first use."""
+        key = str(locale)
+        env = self._built.get(key)
+        if env is None:
+            with self._lock:
+                env = self._built.get(key)
+                if env is None:
+                    env = self._build(self.catalog(locale))
+                    self._built[key] = env
+        return env
+
+    def _build(self, catalog: Catalog) -> Environment:
+        env = Environment(
+            loader=FileSystemLoader(self.templates),
+            autoescape=select_autoescape(
+                enabled_extensions=("html", "htm", "xml"),
+                disabled_extensions=("txt",),
+                default_for_string=True,
+                default=True,
+            ),
+            undefined=StrictUndefined,
+            extensions=["jinja2.ext.i18n"],
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            auto_reload=False,  # templates are read once; a deployment restarts to change them
+        )
+        env.install_gettext_translations(catalog.translations, newstyle=True)  # type: ignore[attr-defined]
+        locale = catalog.locale
+        taxonomy = self.taxonomy
+        env.filters.update(
+            moment=lambda value, tz, context="item": formatting.format_moment(
+                value, locale=locale, tz=tz, context=context
+            ),
+            period=lambda start, end, tz: formatting.format_period(
+                start, end, locale=locale, tz=tz
+            ),
+            field_of_work=partial(
+                formatting.field_of_work_label, taxonomy=taxonomy, catalog=catalog
+            ),
+            fields_of_work=lambda slugs: formatting.format_names(
+                (
+                    formatting.field_of_work_label(s, taxonomy=taxonomy, catalog=catalog)
+                    for s in slugs
+                ),
+                locale=locale,
+            ),
+            issuer=partial(formatting.issuer_label, taxonomy=taxonomy, catalog=catalog),
+            countries=lambda codes: formatting.format_names(
+                (formatting.country_name(c, taxonomy=taxonomy, catalog=catalog) for c in codes),
+                locale=locale,
+            ),
+            language_name=lambda lang: Locale.parse(lang).get_display_name(locale) or lang,
+            names=partial(formatting.format_names, locale=locale),
+        )
+        env.globals.update(
+            locale_tag=str(locale).replace("_", "-"),
+            text_direction=locale.text_direction,
+        )
+        return env

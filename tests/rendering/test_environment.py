@@ -1,0 +1,75 @@
+"""The Jinja2 environments: strict about names, escaping, one per locale, locale-bound filters."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from publisher.rendering import EmailRenderer, Environments
+from publisher.resources import bundled
+from publisher.store.items import StoredItem
+from publisher.taxonomy import load_taxonomy
+from tests.rendering.conftest import make_rule
+
+
+def _renderer_with(tmp_path: Path, name: str, old: str, new: str) -> EmailRenderer:
+    templates = tmp_path / "templates"
+    shutil.copytree(bundled("templates"), templates)
+    path = templates / "email" / name
+    source = path.read_text(encoding="utf-8")
+    assert old in source
+    path.write_text(source.replace(old, new), encoding="utf-8")
+    return EmailRenderer(
+        taxonomy=load_taxonomy(),
+        base_url="https://news.example.org",
+        organisation="OSCE News",
+        templates=templates,
+    )
+
+
+def test_template_typo_raises(tmp_path: Path, workshop: StoredItem) -> None:
+    """StrictUndefined: a misspelt name in a template is an error, not an empty string."""
+    renderer = _renderer_with(tmp_path, "_item.html", "item.title", "item.titel")
+    with pytest.raises(jinja2.UndefinedError, match="titel"):
+        renderer.render_alert(workshop, rule=make_rule(), default_locale="en")
+
+
+def test_layout_typo_raises(tmp_path: Path, workshop: StoredItem) -> None:
+    """A misspelt top-level variable raises as well."""
+    renderer = _renderer_with(tmp_path, "_layout.txt", "organisation }}", "organization }}")
+    with pytest.raises(jinja2.UndefinedError, match="organization"):
+        renderer.render_alert(workshop, rule=make_rule(), default_locale="en")
+
+
+def test_one_environment_per_locale() -> None:
+    """Environments are built once per locale and reused."""
+    environments = Environments(taxonomy=load_taxonomy())
+    assert environments.get("ru") is environments.get("ru")
+    assert environments.get("ru") is not environments.get("de")
+    env = environments.get("ru")
+    assert env.undefined is jinja2.StrictUndefined
+    assert "jinja2.ext.InternationalizationExtension" in env.extensions
+
+
+def test_filters_are_bound_to_the_locale() -> None:
+    """Labels, countries and lists come out in the environment's language."""
+    env = Environments(taxonomy=load_taxonomy()).get("de")
+    template = env.from_string(
+        "{{ ['policing', 'elections']|fields_of_work }} | {{ ['RU', 'DE', 'VA']|countries }}"
+        " | {{ 'transnational-threats-department'|issuer }} | {{ 'en'|language_name }}"
+    )
+    assert template.render() == (
+        "Polizeiarbeit und Wahlen | Russische Föderation, Deutschland und Heiliger Stuhl"
+        " | OSZE-Sekretariat, Abteilung Grenzüberschreitende Bedrohungen | Englisch"
+    )
+
+
+def test_autoescape_in_html_not_in_text() -> None:
+    """HTML and string templates escape; ``.txt`` templates are text and do not."""
+    env = Environments(taxonomy=load_taxonomy()).get("en")
+    assert env.from_string("{{ x }}").render(x="<a>&") == "&lt;a&gt;&amp;"
+    assert env.autoescape("email/alert.html") is True  # type: ignore[operator]
+    assert env.autoescape("email/alert.txt") is False  # type: ignore[operator]
