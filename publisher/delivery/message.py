@@ -1,0 +1,276 @@
+"""The MIME message: built once per rendered email, personalized per recipient as bytes.
+
+``EmailMessage.as_bytes()`` costs about a millisecond, so it is not called per
+recipient. :meth:`MessageTemplate.build` folds and encodes the shared header fields
+once (ASCII ones with the stdlib's ``email.policy.SMTP``; non-ASCII subjects and
+display names with our own RFC 2047 encoder, because the stdlib's folder turns the
+space between two encoded-words into folding whitespace, which RFC 2047 §6.2 readers
+drop) and prepares the two parts once;
+:meth:`MessageTemplate.personalize` writes the three personal fields (To, Message-ID,
+List-Unsubscribe), splices the recipient's unsubscribe URL into each part's base64 and
+joins the pieces. The result is ``multipart/alternative`` (RFC 2046 §5.1.4): text/plain
+first, then text/html, the last being the preferred one; both UTF-8 in base64, which
+survives any 7-bit hop.
+
+Headers beyond those every message carries (DESIGN.md, Headers):
+
+- ``Auto-Submitted: auto-generated`` (RFC 3834 §5): the message comes from a program,
+  so vacation responders must not answer it (§2). ``Precedence: bulk`` is not sent:
+  it was never standardized (RFC 2076 lists it as "non-standard, controversial, discouraged")
+  and says nothing Auto-Submitted and List-Id do not.
+- ``Content-Language`` (RFC 3282) with the rule's locale as a BCP 47 tag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import struct
+import zlib
+from base64 import b32encode
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import format_datetime, getaddresses
+
+from publisher.delivery._dkim import SIGNED_HEADERS, DkimSigner
+from publisher.delivery._headers import (
+    check_address,
+    check_angle_value,
+    clean,
+    fold,
+    list_unsubscribe_field,
+    phrase_field,
+    to_field,
+    unstructured_field,
+)
+from publisher.delivery._parts import SplicedPart, canonical_text
+from publisher.delivery._result import DeliveryError
+from publisher.rendering.emails import UNSUBSCRIBE_URL_MARK, RenderedEmail
+from publisher.unsubscribe import ONE_CLICK_BODY
+
+__all__ = ["SIGNED_HEADERS", "DkimSigner", "MessageTemplate", "make_message_id"]
+
+# Where the personal fields go in the shared header block. NUL never survives clean()
+# or the encoders, so no content can forge one.
+_TO = b"\x00to\x00"
+_MESSAGE_ID = b"\x00message-id\x00"
+_LIST_UNSUBSCRIBE = b"\x00list-unsubscribe\x00"
+_MARKS = re.compile(b"(\x00[a-z-]+\x00)")
+_ORDER = [_TO, _MESSAGE_ID, _LIST_UNSUBSCRIBE]
+
+# to_bytes(): magic, format version, then zlib of length-prefixed fields.
+_MAGIC = b"publisher-message"
+_VERSION = 1
+_FIELDS = 7
+_LENGTH = struct.Struct(">I")
+
+_DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*$")
+_LIST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$")
+
+
+def make_message_id(*, key: str, domain: str) -> str:
+    """``<…@domain>``, the same for the same key: a retried send keeps its Message-ID.
+
+    RFC 5322 §3.6.4 wants it unique to this message; the key (the outbox's dedupe key
+    and the recipient) is, and the hash keeps it from showing the address.
+    """
+    _check_domain(domain)
+    digest = hashlib.sha256(b"publisher.message-id\x00" + key.encode("utf-8")).digest()
+    return f"<{b32encode(digest[:20]).decode('ascii').lower()}@{domain}>"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageTemplate:
+    """One message for every recipient of a rendered email, all but the personal parts."""
+
+    headers: bytes  # the header block, CRLF lines, with the three personal marks
+    boundary: bytes
+    text: SplicedPart
+    html: SplicedPart
+    locale: str
+    # Never serialized: a private key does not belong in the outbox.
+    dkim: DkimSigner | None = field(default=None, compare=False)
+    _header_pieces: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        pieces = _MARKS.split(self.headers)
+        if pieces[1::2] != _ORDER:
+            raise DeliveryError("message template: the personal header marks are missing")
+        object.__setattr__(self, "_header_pieces", tuple(pieces[0::2]))
+
+    @classmethod
+    def build(
+        cls,
+        rendered: RenderedEmail,
+        *,
+        sender: str,
+        reply_to: str | None,
+        list_id: str,
+        list_name: str,
+        domain: str,
+        date: datetime,
+        dkim: DkimSigner | None = None,
+    ) -> MessageTemplate:
+        """Encode everything the recipients of ``rendered`` share."""
+        _check_domain(domain)
+        if not _LIST_ID.match(list_id):
+            raise DeliveryError(f"list id {list_id!r}: expected letters, digits, '.', '_', '-'")
+        if date.tzinfo is None or date.utcoffset() is None:
+            raise DeliveryError(f"message date {date.isoformat()} has no time zone")
+        language = rendered.locale.replace("_", "-")
+        if not _LANGUAGE_TAG.match(language):
+            raise DeliveryError(f"locale {rendered.locale!r} is not a BCP 47 language tag")
+        text = _split(rendered.text, "text")
+        html_part = _split(rendered.html, "html")
+        fields = [
+            fold("Date", format_datetime(date)),
+            phrase_field("From", *_mailbox(sender, what="sender")),
+            *([phrase_field("Reply-To", *_mailbox(reply_to, what="reply_to"))] if reply_to else []),
+            _TO,
+            unstructured_field("Subject", rendered.subject),
+            _MESSAGE_ID,
+            # RFC 2919 §3: a phrase, then the list's identifier in angle brackets.
+            phrase_field("List-Id", list_name, f"<{list_id}.{domain}>"),
+            _LIST_UNSUBSCRIBE,
+            fold("List-Unsubscribe-Post", ONE_CLICK_BODY),
+            fold("Auto-Submitted", "auto-generated"),
+            fold("Content-Language", language),
+            b"MIME-Version: 1.0\r\n",
+        ]
+        digest = hashlib.sha256(b"\x00".join([*text, *html_part, rendered.locale.encode()]))
+        # "=" and "_" never occur in base64 lines, so the delimiter cannot either.
+        boundary = b"=_" + digest.hexdigest()[:32].encode("ascii")
+        return cls(
+            headers=b"".join(fields),
+            boundary=boundary,
+            text=SplicedPart(*text),
+            html=SplicedPart(*html_part),
+            locale=rendered.locale,
+            dkim=dkim,
+        )
+
+    def personalize(
+        self,
+        *,
+        recipient: str,
+        recipient_name: str | None,
+        message_id: str,
+        unsubscribe_url: str,
+        unsubscribe_mailto: str | None,
+    ) -> bytes:
+        """The whole RFC 5322 message for one recipient, CRLF line endings."""
+        check_address(recipient, what="recipient address")
+        if not (message_id.startswith("<") and message_id.endswith(">")):
+            raise DeliveryError(f"Message-ID {message_id!r}: expected <…@domain>")
+        check_angle_value(message_id[1:-1], what="Message-ID")
+        check_angle_value(unsubscribe_url, what="unsubscribe URL")
+        if unsubscribe_mailto is not None:
+            check_angle_value(unsubscribe_mailto, what="unsubscribe mailto URI")
+        h0, h1, h2, h3 = self._header_pieces
+        delimiter = b"--" + self.boundary
+        message = b"".join(
+            (
+                h0,
+                to_field(recipient, recipient_name),
+                h1,
+                b"Message-ID: " + message_id.encode("ascii") + b"\r\n",
+                h2,
+                list_unsubscribe_field(unsubscribe_url, unsubscribe_mailto),
+                h3,
+                b'Content-Type: multipart/alternative;\r\n boundary="' + self.boundary + b'"\r\n',
+                b"\r\n",
+                delimiter,
+                b'\r\nContent-Type: text/plain; charset="utf-8"\r\n'
+                b"Content-Transfer-Encoding: base64\r\n\r\n",
+                self.text.encode(unsubscribe_url.encode("ascii")),
+                delimiter,
+                b'\r\nContent-Type: text/html; charset="utf-8"\r\n'
+                b"Content-Transfer-Encoding: base64\r\n\r\n",
+                self.html.encode(html.escape(unsubscribe_url).encode("ascii")),
+                delimiter,
+                b"--\r\n",
+            )
+        )
+        if self.dkim is not None:
+            message = self.dkim.sign(message) + message
+        return message
+
+    def to_bytes(self) -> bytes:
+        """A compact, versioned form for the outbox's ``bodies`` table (no DKIM key)."""
+        values = [
+            self.locale.encode("utf-8"),
+            self.headers,
+            self.boundary,
+            self.text.prefix,
+            self.text.suffix,
+            self.html.prefix,
+            self.html.suffix,
+        ]
+        payload = b"".join(_LENGTH.pack(len(v)) + v for v in values)
+        return _MAGIC + bytes([_VERSION]) + zlib.compress(payload)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, dkim: DkimSigner | None = None) -> MessageTemplate:
+        """The template :meth:`to_bytes` stored, to be signed with ``dkim`` if given."""
+        if not data.startswith(_MAGIC) or len(data) <= len(_MAGIC):
+            raise DeliveryError("stored message: not a message template")
+        version = data[len(_MAGIC)]
+        if version != _VERSION:
+            raise DeliveryError(
+                f"stored message: format version {version}; this publisher reads {_VERSION}"
+            )
+        try:
+            payload = zlib.decompress(data[len(_MAGIC) + 1 :])
+        except zlib.error as exc:
+            raise DeliveryError(f"stored message: corrupt ({exc})") from exc
+        values: list[bytes] = []
+        offset = 0
+        while offset < len(payload) and len(values) < _FIELDS:
+            if offset + _LENGTH.size > len(payload):
+                break
+            (size,) = _LENGTH.unpack_from(payload, offset)
+            offset += _LENGTH.size
+            values.append(payload[offset : offset + size])
+            offset += size
+        if len(values) != _FIELDS or offset != len(payload):
+            raise DeliveryError("stored message: corrupt (fields do not add up)")
+        locale, headers, boundary, text_prefix, text_suffix, html_prefix, html_suffix = values
+        try:
+            language = locale.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DeliveryError(f"stored message: corrupt locale ({exc})") from exc
+        return cls(
+            headers=headers,
+            boundary=boundary,
+            text=SplicedPart(text_prefix, text_suffix),
+            html=SplicedPart(html_prefix, html_suffix),
+            locale=language,
+            dkim=dkim,
+        )
+
+
+def _split(content: str, what: str) -> tuple[bytes, bytes]:
+    """The canonical bytes before and after the part's one unsubscribe URL mark."""
+    count = content.count(UNSUBSCRIBE_URL_MARK)
+    if count != 1:
+        raise DeliveryError(
+            f"the {what} part has the unsubscribe URL mark {count} times; expected once"
+        )
+    before, _, after = content.partition(UNSUBSCRIBE_URL_MARK)
+    return canonical_text(before), canonical_text(after)
+
+
+def _mailbox(value: str, *, what: str) -> tuple[str, str]:
+    """The display name and ``<address>`` of one mailbox from settings."""
+    parsed = getaddresses([clean(value)])
+    if len(parsed) != 1 or "@" not in parsed[0][1]:
+        raise DeliveryError(f"{what} {value!r}: expected one address such as News <news@x.org>")
+    name, address = parsed[0]
+    return name, f"<{check_address(address, what=what)}>"
+
+
+def _check_domain(domain: str) -> None:
+    if not _DOMAIN.match(domain) or len(domain) > 253:
+        raise DeliveryError(f"domain {domain!r}: expected a host name such as example.org")
