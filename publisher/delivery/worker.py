@@ -1,0 +1,173 @@
+"""The sending worker: claim due outbox rows, personalize, send, record each answer.
+
+One pass claims a batch (a lease, committed before any SMTP traffic), sends its messages
+concurrently through the transport's connection pool, and records each answer as soon
+as it comes, so the window between the server's 250 and our record is one small
+transaction. A crash leaves leased rows; after the lease another worker claims them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
+from functools import lru_cache
+
+from sqlalchemy import Engine
+
+from publisher.delivery import Outcome, SendResult, Stage, Transport
+from publisher.delivery.message import MessageTemplate
+from publisher.settings import Settings
+from publisher.store.outbox import (
+    Claimed,
+    RetryPolicy,
+    claim,
+    mark_permanent,
+    mark_sent,
+    mark_skipped,
+    mark_temporary,
+    permanent_failures,
+)
+from publisher.store.suppressions import Reason, is_suppressed, suppress
+from publisher.unsubscribe import make_token, unsubscribe_mailto, unsubscribe_url
+
+log = logging.getLogger(__name__)
+
+# A 5xx before RCPT (at connect, AUTH or MAIL FROM) is about us or the server, not the
+# recipient: such failures are retried and never count toward suppressing an address.
+_SESSION_STAGES = frozenset({Stage.CONNECT, Stage.AUTH, Stage.MAIL})
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    def __add__(self, other: DeliveryReport) -> DeliveryReport:
+        return DeliveryReport(
+            self.sent + other.sent,
+            self.retried + other.retried,
+            self.failed + other.failed,
+            self.skipped + other.skipped,
+        )
+
+
+class Worker:
+    """Sends what the outbox holds that is due, through one transport."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        transport: Transport,
+        *,
+        settings: Settings,
+        owner: str | None = None,
+        batch: int = 200,
+        lease: timedelta = timedelta(minutes=10),
+        policy: RetryPolicy | None = None,
+        bounce_limit: int = 2,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: random.Random | None = None,
+    ) -> None:
+        self._engine = engine
+        self._transport = transport
+        self._settings = settings
+        self._owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self._batch = batch
+        self._lease = lease
+        self._policy = policy or RetryPolicy()
+        self._bounce_limit = bounce_limit
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
+        self._envelope_sender = parseaddr(settings.sender.from_)[1]
+
+    async def run_once(self) -> DeliveryReport:
+        """Send everything due now; return what became of it."""
+        report = DeliveryReport()
+        while rows := await asyncio.to_thread(self._claim):
+            results = await asyncio.gather(*(self._deliver(row) for row in rows))
+            for result in results:
+                report += result
+        return report
+
+    def _claim(self) -> list[Claimed]:
+        with self._engine.begin() as conn:
+            return claim(
+                conn, owner=self._owner, limit=self._batch, lease=self._lease, now=self._clock()
+            )
+
+    async def _deliver(self, row: Claimed) -> DeliveryReport:
+        if await asyncio.to_thread(self._suppressed, row.recipient):
+            await asyncio.to_thread(self._record_skip, row)
+            return DeliveryReport(skipped=1)
+        message = self._personalize(row)
+        result = await self._transport.send(
+            sender=self._envelope_sender, recipients=[row.recipient], message=message
+        )
+        return await asyncio.to_thread(self._record, row, result)
+
+    def _personalize(self, row: Claimed) -> bytes:
+        settings = self._settings
+        token = make_token(row.recipient, secret_key=settings.secret_key, list_id=settings.list_id)
+        return _template(row.body).personalize(
+            recipient=row.recipient,
+            recipient_name=None,
+            message_id=row.message_id,
+            unsubscribe_url=unsubscribe_url(settings.base_url, token),
+            unsubscribe_mailto=unsubscribe_mailto(token, sender=self._envelope_sender),
+        )
+
+    def _suppressed(self, recipient: str) -> bool:
+        with self._engine.connect() as conn:
+            return is_suppressed(conn, recipient)
+
+    def _record_skip(self, row: Claimed) -> None:
+        with self._engine.begin() as conn:
+            mark_skipped(conn, row.id, owner=self._owner, reason="suppressed", now=self._clock())
+
+    def _record(self, row: Claimed, result: SendResult) -> DeliveryReport:
+        now = self._clock()
+        with self._engine.begin() as conn:
+            if result.outcome is Outcome.DELIVERED:
+                mark_sent(conn, row.id, now=now)
+                return DeliveryReport(sent=1)
+            detail = f"{result.stage}: {result.detail}"
+            if result.outcome is Outcome.TEMPORARY or result.stage in _SESSION_STAGES:
+                status = mark_temporary(
+                    conn,
+                    row.id,
+                    owner=self._owner,
+                    code=result.code,
+                    error=detail,
+                    now=now,
+                    policy=self._policy,
+                    rng=self._rng,
+                )
+                log.warning("%s to %s: %s (%s)", row.message_id, row.recipient, detail, status)
+                return DeliveryReport(retried=1) if status == "queued" else DeliveryReport(failed=1)
+            mark_permanent(conn, row.id, owner=self._owner, code=result.code, error=detail, now=now)
+            log.error("%s to %s failed: %s", row.message_id, row.recipient, detail)
+            if permanent_failures(conn, row.recipient) >= self._bounce_limit:
+                suppress(
+                    conn,
+                    row.recipient,
+                    reason=Reason.BOUNCED,
+                    now=now,
+                    source="smtp",
+                    detail=detail,
+                )
+            return DeliveryReport(failed=1)
+
+
+@lru_cache(maxsize=256)
+def _template(body: bytes) -> MessageTemplate:
+    """Bodies are shared by many rows: parse each once."""
+    return MessageTemplate.from_bytes(body)
