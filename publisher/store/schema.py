@@ -199,3 +199,12 @@ sent_items = Table(
     Column("item_id", String(200), primary_key=True),
     Column("outbox_id", _ID, nullable=False),
 )
+
+# When each address first appeared in subscriptions.yaml: items collected before that
+# are the back catalogue, which a new subscriber is not sent.
+subscriber_state = Table(
+    "subscriber_state",
+    metadata,
+    Column("recipient_key", String(320), primary_key=True),
+    Column("first_seen_at", UtcDateTime, nullable=False),
+)

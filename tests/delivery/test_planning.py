@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import asyncio
+import shutil
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from publisher.collect import collect
+from publisher.delivery.planning import PlanReport, last_send_time, plan
+from publisher.rendering.emails import EmailRenderer
+from publisher.settings import Settings, load_settings
+from publisher.store.outbox import outbox
+from publisher.subscriptions import Subscriptions, parse_subscriptions
+from publisher.subscriptions.model import Format, Frequency, Rule
+from publisher.taxonomy import load_taxonomy
+
+REPO = Path(__file__).resolve().parents[2]
+NINE = ["en", "fr", "de", "it", "ru", "es", "uk", "tr", "ar"]
+
+
+def _rule(
+    frequency: Frequency, send_at: str = "08:00", zone: str = "Europe/Vienna", weekday: int = 0
+) -> Rule:
+    return Rule(
+        frozenset(),
+        frozenset(),
+        (),
+        frozenset(),
+        frozenset(),
+        "en",
+        (),
+        zone,
+        frequency,
+        time.fromisoformat(send_at),
+        weekday,
+        Format.HTML,
+    )
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        # Winter (UTC+1): 08:00 in Vienna is 07:00 UTC.
+        (datetime(2025, 1, 15, 7, 0, tzinfo=UTC), datetime(2025, 1, 15, 7, 0, tzinfo=UTC)),
+        (datetime(2025, 1, 15, 6, 59, tzinfo=UTC), datetime(2025, 1, 14, 7, 0, tzinfo=UTC)),
+        # The day clocks go forward (30 March 2025) 08:00 is already 06:00 UTC.
+        (datetime(2025, 3, 30, 6, 30, tzinfo=UTC), datetime(2025, 3, 30, 6, 0, tzinfo=UTC)),
+        (datetime(2025, 3, 30, 5, 59, tzinfo=UTC), datetime(2025, 3, 29, 7, 0, tzinfo=UTC)),
+        # The day they go back (26 October 2025): 08:00 is 07:00 UTC again.
+        (datetime(2025, 10, 26, 7, 0, tzinfo=UTC), datetime(2025, 10, 26, 7, 0, tzinfo=UTC)),
+    ],
+)
+def test_daily_send_time_follows_the_local_clock_across_dst(
+    now: datetime, expected: datetime
+) -> None:
+    """A daily 08:00 Vienna digest is due at 08:00 local time, whatever the UTC offset."""
+    assert last_send_time(_rule(Frequency.DAILY), now) == expected
+
+
+def test_weekly_send_time_and_alerts() -> None:
+    """Weekly digests fall on their weekday; immediate rules have no send time."""
+    friday = _rule(Frequency.WEEKLY, "17:30", "Asia/Tashkent", weekday=4)
+    wednesday = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
+    assert last_send_time(friday, wednesday) == datetime(2025, 1, 10, 12, 30, tzinfo=UTC)
+    assert last_send_time(_rule(Frequency.IMMEDIATE), wednesday) is None
+
+
+SUBSCRIPTIONS = """\
+defaults:
+  timezone: Asia/Tashkent
+  send_at: "09:00"
+subscribers:
+  - email: analyst@example.org
+    locale: ru
+    fallback_locales: [en]
+    fields_of_work: [policing]
+    countries: [central-asia]
+    frequency: immediate
+  - email: desk@example.org
+    fields_of_work: [elections, policing]
+    frequency: daily
+"""
+
+
+def _subscriptions(text: str) -> Subscriptions:
+    return parse_subscriptions(
+        text, path="subscriptions.yaml", taxonomy=load_taxonomy(), locales=NINE
+    )
+
+
+def _settings(tmp_path: Path, engine: Engine) -> Settings:
+    content = tmp_path / "content"
+    shutil.copytree(REPO / "content", content)
+    path = tmp_path / "publisher.toml"
+    path.write_text(
+        f'database_url = "{engine.url.render_as_string(hide_password=False)}"\n'
+        '[sender]\nfrom = "OSCE News <news@example.org>"\n'
+        f'[[sources]]\nname = "newsroom"\nkind = "folder"\npath = "{content}"\n'
+    )
+    return load_settings(path, environ={})
+
+
+def _plan(
+    engine: Engine, settings: Settings, subscriptions: Subscriptions, now: datetime, **kwargs: bool
+) -> PlanReport:
+    renderer = EmailRenderer(
+        taxonomy=load_taxonomy(), base_url=settings.base_url, organisation="OSCE News"
+    )
+    return plan(engine, subscriptions, renderer=renderer, settings=settings, now=now, **kwargs)
+
+
+def test_alerts_and_digests_are_queued_once_and_never_empty(tmp_path: Path, engine: Engine) -> None:
+    """Alerts per new item, one digest per period, nothing twice, no back catalogue."""
+    settings = _settings(tmp_path, engine)
+    subscriptions = _subscriptions(SUBSCRIPTIONS)
+    t0 = datetime(2025, 3, 3, 3, 0, tzinfo=UTC)  # 08:00 in Tashkent: before the digest
+    assert _plan(engine, settings, subscriptions, t0) == PlanReport(new_subscribers=2)
+    asyncio.run(collect(settings, engine, taxonomy=load_taxonomy(), clock=lambda: t0))
+
+    dry = _plan(engine, settings, subscriptions, t0, dry_run=True)
+    assert dry.alerts > 0
+    first = _plan(engine, settings, subscriptions, t0)
+    assert first == dry
+    with engine.connect() as conn:
+        rows = conn.execute(select(outbox.c.recipient, outbox.c.dedupe_key)).all()
+    alerts = {key for who, key in rows if who == "analyst@example.org"}
+    assert "alert:2024-12-06-tashkent-workshop" in alerts
+    assert all(key.startswith("alert:") for key in alerts)
+    assert not [key for who, key in rows if who == "desk@example.org"]  # 09:00 not reached
+
+    t1 = t0 + timedelta(hours=1)  # 09:00 in Tashkent: the daily digest is due
+    second = _plan(engine, settings, subscriptions, t1)
+    assert second == PlanReport(digests=1)
+    assert _plan(engine, settings, subscriptions, t1 + timedelta(minutes=5)) == PlanReport()
+    # The next day has nothing new: no digest at all.
+    assert _plan(engine, settings, subscriptions, t1 + timedelta(days=1)) == PlanReport()
+
+    # An address added now is not sent the back catalogue.
+    later = _subscriptions(
+        SUBSCRIPTIONS + "  - email: late@example.org\n    frequency: immediate\n"
+    )
+    assert _plan(engine, settings, later, t1 + timedelta(days=1)) == PlanReport(new_subscribers=1)

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import email
+import email.policy
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from publisher.cli import cli
+from tests.delivery.conftest import MailServer
+
+REPO = Path(__file__).resolve().parents[2]
+SUBSCRIPTIONS = """\
+subscribers:
+  - email: analyst@example.org
+    locale: ru
+    fallback_locales: [en]
+    timezone: Asia/Tashkent
+    fields_of_work: [policing, cyber-ict-security]
+    countries: [UZ, central-asia]
+    frequency: immediate
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path, server: MailServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A deployment whose SMTP server is the test's aiosmtpd."""
+    shutil.copytree(REPO / "content", tmp_path / "content")
+    (tmp_path / "subscriptions.yaml").write_text(SUBSCRIPTIONS, encoding="utf-8")
+    (tmp_path / "publisher.toml").write_text(
+        'base_url = "https://news.example.org"\n'
+        '[sender]\nfrom = "OSCE News <news@example.org>"\n'
+        f'[smtp]\nhost = "127.0.0.1"\nport = {server.port}\n'
+        '[[sources]]\nname = "newsroom"\nkind = "folder"\npath = "content"\n',
+        encoding="utf-8",
+    )
+    for name in ("PUBLISHER_CONFIG", "PUBLISHER_DATABASE_URL", "PUBLISHER_SMTP_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    return str(tmp_path / "publisher.toml")
+
+
+def test_send_delivers_new_items_once_over_smtp(config: str, server: MailServer) -> None:
+    """send → collect → send mails the new matching items once, in Russian; again sends none."""
+    runner = CliRunner()
+    first = runner.invoke(cli, ["--config", config, "send"])
+    assert first.exit_code == 0, first.output
+    assert server.handler.messages == []  # a new subscriber: nothing collected yet
+    assert runner.invoke(cli, ["--config", config, "collect"]).exit_code == 0
+
+    dry = runner.invoke(cli, ["--config", config, "send", "--dry-run"])
+    assert dry.exit_code == 0 and "Dry run" in dry.output
+    assert server.handler.messages == []
+
+    second = runner.invoke(cli, ["--config", config, "send"])
+    assert second.exit_code == 0, second.output
+    received = server.handler.messages
+    assert received, second.output
+    assert all(m.recipients == ("analyst@example.org",) for m in received)
+    subjects = [
+        email.message_from_bytes(m.content, policy=email.policy.default)["Subject"]
+        for m in received
+    ]
+    assert any("Центральной Азии" in subject for subject in subjects), subjects
+
+    third = runner.invoke(cli, ["--config", config, "send"])
+    assert third.exit_code == 0
+    assert len(server.handler.messages) == len(received)
