@@ -23,3 +23,11 @@ def bundled(name: str) -> Path:
 def package_data(name: str) -> Path:
     """Return a data file that lives inside the package itself."""
     return _PACKAGE / name
+
+
+def sample(name: str) -> Path:
+    """The bundled sample ``content`` folder or ``subscriptions.yaml``, for the demo."""
+    installed = _PACKAGE / "_bundled" / "sample" / name
+    if installed.exists():
+        return installed
+    return _PACKAGE.parent / name

@@ -20,6 +20,10 @@ def test_the_wheel_carries_templates_catalogs_data_and_migrations(tmp_path: Path
         "publisher/_bundled/locales/messages.pot",
         "publisher/_bundled/templates/README.md",
         "publisher/data/taxonomy.yaml",
+        "publisher/_bundled/sample/subscriptions.yaml",
+        "publisher/_bundled/sample/content/2024-12-06-tashkent-workshop.en.md",
+        "publisher/_bundled/locales/ru/LC_MESSAGES/messages.po",
+        "publisher/_bundled/templates/email/digest.html",
         "publisher/store/migrations/env.py",
         "publisher/store/migrations/script.py.mako",
     ):
