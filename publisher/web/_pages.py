@@ -1,9 +1,7 @@
 """The web pages' Jinja2 environments, one per available language, and the choice of one.
 
-Until the catalogs in ``locales/`` are compiled, only the language the templates are
-written in is available (``load_translations`` returns ``None`` for every other): a page
-never claims ``lang="ru"`` while showing English. Switching to real catalogs changes
-``load_translations`` only.
+Only languages with a catalog in ``locales/`` are offered, besides the language the
+templates are written in: a page never claims ``lang="ru"`` while showing English.
 """
 
 from __future__ import annotations
@@ -17,6 +15,8 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from publisher.rendering.catalogs import CatalogNotFound, load_catalog
+
 # The language of the msgids in the templates.
 SOURCE_LOCALE = "en"
 # Accept-Language entries considered; a longer header is cut, not refused.
@@ -27,9 +27,11 @@ _LANGUAGE_RANGE = re.compile(
 
 
 def load_translations(locale: str) -> NullTranslations | None:
-    """The compiled catalog for ``locale``, or ``None`` when there is none yet."""
-    del locale  # catalogs are not built yet; see the module's docstring
-    return None
+    """The compiled catalog for ``locale``, or ``None`` when there is none."""
+    try:
+        return load_catalog(locale, fallback=None).translations
+    except CatalogNotFound:
+        return None
 
 
 def create_environment(

@@ -181,11 +181,21 @@ def test_security_headers_on_every_response(client: TestClient, token: str) -> N
 def test_pages_follow_accept_language_among_available_catalogs(
     client: TestClient, token: str
 ) -> None:
-    """Without compiled catalogs the page stays in English and says so; junk headers are fine."""
-    for header in ("ar", "ru;q=0.9, en;q=0.1", "*", ";;;q=x,,", "é" * 3000):
+    """A language with a catalog is chosen; one without, or junk, gives the default, English."""
+    expected = {
+        "ru;q=0.9, en;q=0.1": "ru",
+        "de-AT, fr;q=0.5": "de",
+        "ar": "en",  # no Arabic catalog yet: English, and the page says so
+        "*": "en",
+        ";;;q=x,,": "en",
+        "é" * 3000: "en",
+    }
+    for header, lang in expected.items():
         response = client.get(f"/u/{token}", headers={"Accept-Language": header.encode()})
         assert response.status_code == 200
-        assert '<html lang="en" dir="ltr">' in response.text
+        assert f'<html lang="{lang}" dir="ltr">' in response.text
+    russian = client.get(f"/u/{token}", headers={"Accept-Language": "ru"})
+    assert "Если вы этого не запрашивали" in russian.text
 
 
 def test_a_post_while_the_database_is_down_says_try_again(
