@@ -13,6 +13,7 @@ from publisher.cli._context import Context
 from publisher.cli.check import check
 from publisher.cli.collect import collect
 from publisher.cli.demo import demo
+from publisher.cli.preview import preview_command
 from publisher.cli.send import send
 from publisher.cli.serve import serve
 
@@ -38,6 +39,7 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int) -> None:
 cli.add_command(check)
 cli.add_command(collect)
 cli.add_command(demo)
+cli.add_command(preview_command)
 cli.add_command(send)
 cli.add_command(serve)
 
