@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from publisher.delivery.message import MessageTemplate, make_message_id
 from publisher.rendering import EmailRenderer, RenderedEmail
 from publisher.store.items import StoredItem
 from tests.rendering.conftest import make_rule
@@ -40,7 +41,8 @@ def test_golden(
     workshop: StoredItem,
     english_only: StoredItem,
 ) -> None:
-    """An alert and a digest in English and Russian match their golden subject, HTML, text."""
+    """An alert and a digest in English and Russian match their golden subject, HTML, text,
+    and the whole message as sent: headers, MIME structure and both encoded parts."""
     email = _render(kind, locale, renderer, [workshop, english_only])
     parts = {"subject.txt": email.subject + "\n", "html": email.html, "txt": email.text}
     for suffix, actual in parts.items():
@@ -48,3 +50,22 @@ def test_golden(
         if os.environ.get("UPDATE_GOLDEN") == "1":
             path.write_text(actual, encoding="utf-8")
         assert path.read_text(encoding="utf-8") == actual, f"{path.name} differs"
+    message = MessageTemplate.build(
+        email,
+        sender="OSCE News <news@example.org>",
+        reply_to="info@example.org",
+        list_id="news",
+        list_name="OSCE News",
+        domain="example.org",
+        date=PERIOD[1],
+    ).personalize(
+        recipient="analyst@example.org",
+        recipient_name="A. Analyst",
+        message_id=make_message_id(key=f"{kind}/{locale}", domain="example.org"),
+        unsubscribe_url="https://news.example.org/u/TOKEN",
+        unsubscribe_mailto="mailto:unsubscribe@example.org?subject=unsubscribe%20TOKEN",
+    )
+    path = GOLDEN / f"{kind}.{locale}.eml"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.write_bytes(message)
+    assert path.read_bytes() == message, f"{path.name} differs"
