@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import httpx
@@ -15,9 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from publisher.cli import cli
-
-STARTUP_SECONDS = 30
-_RUNNING = re.compile(r"Uvicorn running on (http://\S+)")
+from tests.processes import ServerLog
 
 
 def _start(
@@ -37,45 +33,13 @@ def _start(
     )
 
 
-class _Log:
-    """The server's output, read by a thread so that waiting for it is bounded in time."""
-
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        self.lines: list[str] = []
-        self.url: str | None = None
-        self._started = threading.Event()
-        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
-        self._thread.start()
-
-    def _read(self, process: subprocess.Popen[str]) -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            self.lines.append(line)
-            if self.url is None and (match := _RUNNING.search(line)):
-                self.url = match[1]
-                self._started.set()
-        self._started.set()
-
-    def wait_started(self) -> str:
-        self._started.wait(STARTUP_SECONDS)
-        if self.url is None:
-            pytest.fail("publisher serve did not start:\n" + self.text())
-        return self.url
-
-    def finish(self) -> None:
-        self._thread.join(STARTUP_SECONDS)
-
-    def text(self) -> str:
-        return "".join(self.lines)
-
-
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_serve_answers_healthz_over_http_and_stops_on_a_signal(
     tmp_path: Path, stop: signal.Signals
 ) -> None:
     """A real request to /healthz on a free port gets 200; a signal stops the server cleanly."""
     with _start(tmp_path) as process:
-        log = _Log(process)
+        log = ServerLog(process, "publisher serve")
         try:
             url = log.wait_started()
             response = httpx.get(f"{url}/healthz", timeout=10)

@@ -1,0 +1,316 @@
+"""``publisher run``: the scheduler and the web app in one asyncio loop.
+
+Every delivery pass (plan what is due, then send the outbox) holds one lock, so two
+never overlap; planning is idempotent, so a job that fires late or twice is harmless.
+A pass at start sends whatever came due while the service was down, once, covering the
+whole gap (DESIGN.md, "Scheduling after downtime"). Stopping pauses the scheduler, lets
+the jobs under way finish (within a bound), then stops the web server and the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import uvicorn
+
+# APScheduler 3 ships no type information.
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+from sqlalchemy import Engine
+
+from publisher.collect import collect
+from publisher.delivery import Transport
+from publisher.delivery.planning import PlanReport, plan
+from publisher.delivery.worker import DeliveryReport, Worker
+from publisher.errors import PublisherError
+from publisher.rendering.emails import EmailRenderer
+from publisher.scheduling.jobs import JobKind, JobSpec, job_table
+from publisher.settings import Settings
+from publisher.subscriptions.model import Subscriptions
+from publisher.taxonomy import Taxonomy
+from publisher.web import create_app
+
+log = logging.getLogger(__name__)
+
+TransportFactory = Callable[[], AbstractAsyncContextManager[Transport]]
+Clock = Callable[[], datetime]
+
+# A run that starts up to an hour late still runs (APScheduler's default of 1 s skips
+# runs silently on a busy machine); runs missed together are coalesced into one.
+MISFIRE_GRACE_SECONDS = 3600
+JOB_DEFAULTS: dict[str, Any] = {
+    "misfire_grace_time": MISFIRE_GRACE_SECONDS,
+    "coalesce": True,
+    "max_instances": 1,
+}
+# How long stopping waits for the jobs under way before cancelling them.
+STOP_TIMEOUT = timedelta(seconds=60)
+# uvicorn's own bound for the requests in flight.
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    """The subscriptions in force and the renderer built for them, replaced together."""
+
+    subscriptions: Subscriptions
+    renderer: EmailRenderer
+
+
+@dataclass(frozen=True, slots=True)
+class PassReport:
+    """What one delivery pass queued (``None``: sending only) and sent."""
+
+    planned: PlanReport | None
+    delivered: DeliveryReport
+
+
+class ListenError(PublisherError, OSError):
+    """The web app could not listen on its address (in use, not ours, not allowed)."""
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the service decides when the server stops.
+
+    ``Server.serve`` replaces the SIGINT/SIGTERM handlers and raises the signal again
+    once it has stopped; in this process a signal must first stop the scheduler and the
+    sends under way, so the command owns the handlers and sets ``should_exit`` itself.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve_web(server: uvicorn.Server, where: str) -> None:
+    try:
+        await server.serve()
+    except SystemExit as exc:
+        # uvicorn logs why it cannot start (address in use, permission denied), then
+        # exits the process; here the service must stop its jobs and the store first.
+        raise ListenError(f"the web app cannot listen on {where} (see the log above)") from exc
+
+
+async def _until_started(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
+    """Wait until uvicorn listens, or raise why it could not."""
+    while not server.started:  # uvicorn offers no event to wait for
+        if serving.done():
+            await serving  # raises the ListenError
+            raise ListenError("the web app stopped before it started")
+        await asyncio.sleep(0.02)
+
+
+class Service:
+    """The scheduler, its jobs, and the web app, sharing one event loop and one store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        taxonomy: Taxonomy,
+        subscriptions: Callable[[], Subscriptions],
+        renderer: Callable[[Subscriptions], EmailRenderer],
+        transport: TransportFactory,
+        clock: Clock = _utcnow,
+        stop_timeout: timedelta = STOP_TIMEOUT,
+    ) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._taxonomy = taxonomy
+        self._read_subscriptions = subscriptions
+        self._make_renderer = renderer
+        self._transport = transport
+        self._clock = clock
+        self._stop_timeout = stop_timeout
+        self._rules: _Rules | None = None
+        self._lock = asyncio.Lock()
+        self._running: set[asyncio.Task[Any]] = set()
+        self._stop = asyncio.Event()
+        self.scheduler: AsyncIOScheduler | None = None  # while running
+        self.server: uvicorn.Server | None = None
+
+    # -- the rules ---------------------------------------------------------------------
+
+    def load_subscriptions(self) -> Subscriptions:
+        """Read ``subscriptions.yaml`` and make it the rules every later pass uses.
+
+        The one place the rules are (re)loaded. A reload-on-change (not built yet) calls
+        this, then brings the scheduler's digest jobs in line with :meth:`jobs` (adds the
+        new ids, removes the gone ones; collection jobs do not depend on the rules).
+        """
+        subscriptions = self._read_subscriptions()
+        self._rules = _Rules(subscriptions, self._make_renderer(subscriptions))
+        return subscriptions
+
+    @property
+    def subscriptions(self) -> Subscriptions:
+        """The rules in force (read on first use when :meth:`run` has not read them)."""
+        return self._current_rules().subscriptions
+
+    def _current_rules(self) -> _Rules:
+        if self._rules is None:
+            self.load_subscriptions()
+        return cast(_Rules, self._rules)
+
+    def jobs(self) -> list[JobSpec]:
+        """The job table for the current settings and rules."""
+        return job_table(self._settings, self.subscriptions)
+
+    # -- the passes --------------------------------------------------------------------
+
+    async def run_pass(self) -> PassReport:
+        """Queue everything due now, then send the outbox; one pass at a time."""
+        async with self._lock:
+            rules = self._current_rules()
+            planned = await asyncio.to_thread(
+                plan,
+                self._engine,
+                rules.subscriptions,
+                renderer=rules.renderer,
+                settings=self._settings,
+                now=self._clock(),
+            )
+            delivered = await self._send()
+        log.info("pass: %s, %s", planned, delivered)
+        return PassReport(planned, delivered)
+
+    async def send_due(self) -> PassReport:
+        """Send what the outbox holds that is due (rows whose backoff has passed)."""
+        async with self._lock:
+            delivered = await self._send()
+        return PassReport(None, delivered)
+
+    async def collect_source(self, name: str) -> PassReport | None:
+        """Collect one source; when it found new items, deliver the alerts at once."""
+        reports = await collect(
+            self._settings, self._engine, taxonomy=self._taxonomy, only=[name], clock=self._clock
+        )
+        if not any(report.new for report in reports):
+            return None
+        return await self.run_pass()
+
+    async def _send(self) -> DeliveryReport:
+        async with self._transport() as transport:
+            worker = Worker(self._engine, transport, settings=self._settings, clock=self._clock)
+            return await worker.run_once()
+
+    # -- running -----------------------------------------------------------------------
+
+    def schedule(self, scheduler: AsyncIOScheduler, *, first_collection: datetime) -> None:
+        """Register the job table; collections first run at ``first_collection``."""
+        for spec in self.jobs():
+            options: dict[str, Any] = {}
+            if spec.kind is JobKind.COLLECT:
+                options["next_run_time"] = first_collection
+            scheduler.add_job(
+                self._tracked,
+                trigger=spec.trigger,
+                args=[spec],
+                id=spec.id,
+                name=spec.id,
+                replace_existing=True,
+                **JOB_DEFAULTS,
+                **options,
+            )
+
+    async def _tracked(self, spec: JobSpec) -> None:
+        """Run one job, known to the shutdown; a failure is logged, never fatal."""
+        # APScheduler's executor runs each coroutine job as a task of its own.
+        task = cast(asyncio.Task[Any], asyncio.current_task())
+        self._running.add(task)
+        try:
+            if spec.source is not None:
+                await self.collect_source(spec.source)
+            elif spec.kind is JobKind.DIGEST:
+                await self.run_pass()
+            else:
+                await self.send_due()
+        except Exception:
+            log.exception("job %s failed", spec.id)
+        finally:
+            self._running.discard(task)
+
+    @property
+    def idle(self) -> bool:
+        """No job and no start pass under way."""
+        return not self._running
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to stop (a signal handler calls this)."""
+        self._stop.set()
+
+    async def run(
+        self, *, host: str = "127.0.0.1", port: int = 8000, **uvicorn_options: Any
+    ) -> None:
+        """Serve the web app and run the jobs until :meth:`request_stop`."""
+        if self._rules is None:  # read at start, unless the caller just did
+            self.load_subscriptions()
+        scheduler = AsyncIOScheduler(timezone=UTC, job_defaults=JOB_DEFAULTS)
+        self.scheduler = scheduler
+        config = uvicorn.Config(
+            create_app(self._settings, self._engine),
+            host=host,
+            port=port,
+            server_header=False,
+            ws="none",  # the app has no WebSocket routes
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            **uvicorn_options,
+        )
+        self.server = server = _Server(config)
+        serving = asyncio.create_task(_serve_web(server, f"{host}:{port}"), name="web")
+        try:
+            await _until_started(server, serving)
+            self.schedule(scheduler, first_collection=datetime.now(UTC))
+            scheduler.start()
+            # Whatever came due while we were down goes now, once.
+            self._spawn(self.run_pass(), name="start pass")
+            stopping = asyncio.create_task(self._stop.wait())
+            await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+        finally:
+            await self._shut_down(scheduler, server, serving)
+        await serving  # re-raises what stopped the web server early, if anything did
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, object], *, name: str) -> None:
+        async def tracked() -> None:
+            try:
+                await coroutine
+            except Exception:
+                log.exception("%s failed", name)
+
+        task = asyncio.create_task(tracked(), name=name)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _shut_down(
+        self, scheduler: AsyncIOScheduler, server: uvicorn.Server, serving: asyncio.Task[None]
+    ) -> None:
+        log.info("stopping: no new jobs; waiting for the jobs under way")
+        if scheduler.running:
+            scheduler.pause()  # no job starts from now on; running ones go on
+        if self._running:
+            _, late = await asyncio.wait(
+                set(self._running), timeout=self._stop_timeout.total_seconds()
+            )
+            for task in late:
+                log.warning("%s did not finish in time: cancelled", task.get_name())
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+        server.should_exit = True
+        await asyncio.wait({serving})
+        self._engine.dispose()
+        log.info("stopped")
