@@ -22,7 +22,7 @@ from functools import lru_cache
 from sqlalchemy import Engine
 
 from publisher.delivery import Outcome, SendResult, Stage, Transport
-from publisher.delivery.message import MessageTemplate
+from publisher.delivery.message import DkimSigner, MessageTemplate, signer_from_settings
 from publisher.settings import Settings
 from publisher.store.outbox import (
     Claimed,
@@ -88,6 +88,8 @@ class Worker:
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self._envelope_sender = parseaddr(settings.sender.from_)[1]
+        # Read once per worker: a missing or broken key stops it before any claim.
+        self._dkim = signer_from_settings(settings.dkim)
 
     async def run_once(self) -> DeliveryReport:
         """Send everything due now; return what became of it."""
@@ -117,7 +119,7 @@ class Worker:
     def _personalize(self, row: Claimed) -> bytes:
         settings = self._settings
         token = make_token(row.recipient, secret_key=settings.secret_key, list_id=settings.list_id)
-        return _template(row.body).personalize(
+        return _template(row.body, self._dkim).personalize(
             recipient=row.recipient,
             recipient_name=None,
             message_id=row.message_id,
@@ -155,6 +157,10 @@ class Worker:
                 return DeliveryReport(retried=1) if status == "queued" else DeliveryReport(failed=1)
             mark_permanent(conn, row.id, owner=self._owner, code=result.code, error=detail, now=now)
             log.error("%s to %s failed: %s", row.message_id, row.recipient, detail)
+        # Counted in a transaction of its own, after the failure is committed: two
+        # failures to one address recorded at once each see the other's (under READ
+        # COMMITTED, a count in the same transaction would see only its own).
+        with self._engine.begin() as conn:
             if permanent_failures(conn, row.recipient) >= self._bounce_limit:
                 suppress(
                     conn,
@@ -164,10 +170,10 @@ class Worker:
                     source="smtp",
                     detail=detail,
                 )
-            return DeliveryReport(failed=1)
+        return DeliveryReport(failed=1)
 
 
 @lru_cache(maxsize=256)
-def _template(body: bytes) -> MessageTemplate:
+def _template(body: bytes, dkim: DkimSigner | None) -> MessageTemplate:
     """Bodies are shared by many rows: parse each once."""
-    return MessageTemplate.from_bytes(body)
+    return MessageTemplate.from_bytes(body, dkim=dkim)
