@@ -76,8 +76,12 @@ class _Controller(Controller):
         super()._trigger_server()  # type: ignore[no-untyped-call]
 
 
-def run_demo(workdir: Path, *, port: int = 0) -> DemoResult:
-    """Run the pipeline once in ``workdir/var/demo`` (wiped first) and report."""
+def run_demo(workdir: Path, *, port: int = 0, web_port: int = 8000) -> DemoResult:
+    """Run the pipeline once in ``workdir/var/demo`` (wiped first) and report.
+
+    ``port`` is the capture server's (0: any free one); the unsubscribe links in the
+    messages point at the web app on ``web_port``, where ``demo --serve`` puts it.
+    """
     root = workdir / "var" / "demo"
     if root.exists():
         shutil.rmtree(root)
@@ -86,16 +90,16 @@ def run_demo(workdir: Path, *, port: int = 0) -> DemoResult:
     controller = _Controller(_Capture(maildir), hostname=HOST, port=port)
     controller.start()
     try:
-        settings = _settings(root, controller.port)
+        settings = _settings(root, controller.port, web_port)
         return asyncio.run(_pipeline(settings, maildir))
     finally:
         controller.stop()
 
 
-def _settings(root: Path, smtp_port: int) -> Settings:
+def _settings(root: Path, smtp_port: int, web_port: int) -> Settings:
     return Settings.model_validate(
         {
-            "base_url": "http://127.0.0.1:8000",
+            "base_url": f"http://127.0.0.1:{web_port}",
             "database_url": f"sqlite:///{root / 'publisher.db'}",
             "subscriptions": sample("subscriptions.yaml"),
             "secret_key": DEMO_SECRET,

@@ -107,6 +107,31 @@ class SmtpSettings(_Model):
     pause: Duration = timedelta(minutes=1)
 
 
+class DkimSettings(_Model):
+    """DKIM signing (RFC 6376) of every message, off until all three keys are set.
+
+    The private key is read from ``key_file`` (PEM), never from this file.
+    """
+
+    selector: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    domain: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _all_or_none(self) -> DkimSettings:
+        given = {"selector": self.selector, "domain": self.domain, "key_file": self.key_file}
+        missing = [name for name, value in given.items() if value is None]
+        if 0 < len(missing) < len(given):
+            raise ValueError(
+                f"DKIM signing needs selector, domain and key_file; missing: {', '.join(missing)}"
+            )
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.key_file is not None
+
+
 class HttpSettings(_Model):
     """How sources are fetched over HTTP."""
 
@@ -208,6 +233,7 @@ class Settings(_Model):
     taxonomy: Path | None = None  # an operator's own taxonomy instead of the bundled
     sender: SenderSettings = SenderSettings()
     smtp: SmtpSettings = SmtpSettings()
+    dkim: DkimSettings = DkimSettings()
     http: HttpSettings = HttpSettings()
     sources: list[SourceSettings] = []
     # Where this came from, for messages; not a setting.
@@ -445,6 +471,7 @@ def _resolve_paths(settings: Settings, base: Path, path: Path | None) -> Setting
             "sources": sources,
             "database_url": database_url,
             "smtp": smtp,
+            "dkim": settings.dkim.model_copy(update={"key_file": resolve(settings.dkim.key_file)}),
             "config_path": path,
         }
     )

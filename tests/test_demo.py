@@ -3,9 +3,16 @@ from __future__ import annotations
 import email
 import email.policy
 import mailbox
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
@@ -64,3 +71,50 @@ def test_publisher_demo_prints_who_received_what(tmp_path: Path, monkeypatch) ->
     assert result.exit_code == 0, result.output
     assert "analyst@example.org" in result.output
     assert (tmp_path / "var" / "demo" / "Maildir").is_dir()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_demo_serve_keeps_the_web_app_up_for_the_captured_unsubscribe_links(
+    tmp_path: Path,
+) -> None:
+    """`demo --serve`: a captured message's link opens the confirmation page and its POST
+    unsubscribes; SIGINT stops the server cleanly."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
+    command = [sys.executable, "-m", "publisher", "demo", "--serve", "--port", str(port)]
+    with subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    ) as process:
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert process.poll() is None, process.stdout and process.stdout.read()
+                assert time.monotonic() < deadline, "demo --serve did not start serving"
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).is_success:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            box = mailbox.Maildir(tmp_path / "var" / "demo" / "Maildir", create=False)
+            message = email.message_from_bytes(
+                box.get_bytes(next(box.iterkeys())), policy=email.policy.default
+            )
+            link = re.search(r"<(http://[^>]+/u/[^>]+)>", str(message["List-Unsubscribe"]))
+            assert link is not None and link[1].startswith(f"http://127.0.0.1:{port}/u/")
+            page = httpx.get(link[1], timeout=5)
+            done = httpx.post(link[1], data={"List-Unsubscribe": "One-Click"}, timeout=5)
+            process.send_signal(signal.SIGINT)
+            status = process.wait(timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        output = process.stdout.read().decode() if process.stdout else ""
+    assert page.status_code == 200 and "<form" in page.text
+    assert done.status_code == 200
+    assert status == 0, output
+    assert "Traceback" not in output

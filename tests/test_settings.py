@@ -114,6 +114,21 @@ def test_password_file_is_read_relative_to_the_settings(tmp_path: Path) -> None:
     assert settings.smtp.ca_file == tmp_path / "ca.pem"
 
 
+def test_dkim_is_off_by_default_and_its_key_file_resolves_beside_the_settings(
+    tmp_path: Path,
+) -> None:
+    """No [dkim]: nothing is signed; with one, key_file is relative to publisher.toml."""
+    assert not load_settings(_write(tmp_path, ""), environ={}).dkim.enabled
+    text = '[dkim]\nselector = "news"\ndomain = "example.org"\nkey_file = "keys/dkim.pem"\n'
+    settings = load_settings(_write(tmp_path, text), environ={})
+    assert settings.dkim.enabled
+    assert settings.dkim.key_file == tmp_path / "keys" / "dkim.pem"
+    overridden = load_settings(
+        _write(tmp_path, text), environ={"PUBLISHER_DKIM_SELECTOR": "news2026"}
+    )
+    assert overridden.dkim.selector == "news2026"
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -126,6 +141,8 @@ def test_password_file_is_read_relative_to_the_settings(tmp_path: Path) -> None:
             "source names must be unique; repeated: a",
         ),
         ('[[sources]]\nname="a"\nkind="feed"\n', "sources[0].url: required setting is missing"),
+        ('[dkim]\nselector = "news"\n', "missing: domain, key_file"),
+        ('[dkim]\ndomain = "not a domain"\n', "dkim.domain = 'not a domain'"),
     ],
 )
 def test_broken_settings_say_what_is_wrong(tmp_path: Path, text: str, expected: str) -> None:

@@ -17,9 +17,20 @@ from publisher.cli.preview import preview_command
 from publisher.cli.run import run
 from publisher.cli.send import send
 from publisher.cli.serve import serve
+from publisher.errors import PublisherError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Any error of ours a command lets through ends as one line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except PublisherError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",

@@ -19,13 +19,20 @@ from publisher.demo import DemoResult, Received, run_demo
     is_flag=True,
     help="Keep the web app up afterwards (unsubscribe links work).",
 )
-def demo(keep_serving: bool) -> None:
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Port of the web app the messages' unsubscribe links point at.",
+)
+def demo(keep_serving: bool, port: int) -> None:
     """Collect the sample items, mail the sample subscribers over SMTP to a local
     capture server (a Maildir under var/demo/), and show who received what."""
-    result = run_demo(Path.cwd())
+    result = run_demo(Path.cwd(), web_port=port)
     _print(result)
     if keep_serving:
-        _serve(result)
+        _serve(result, port)
 
 
 def _print(result: DemoResult) -> None:
@@ -51,7 +58,7 @@ def _print(result: DemoResult) -> None:
     console.print(f"The messages are in the Maildir {result.maildir}")
 
 
-def _serve(result: DemoResult) -> None:
+def _serve(result: DemoResult, port: int) -> None:
     import uvicorn
 
     from publisher.store import open_store
@@ -60,4 +67,4 @@ def _serve(result: DemoResult) -> None:
     engine = open_store(result.database_url)
     app = create_app(result.settings, engine)
     Console().print(f"Serving the web app at {result.settings.base_url} (Ctrl-C stops)")
-    uvicorn.run(app, host="127.0.0.1", port=8000, log_level="warning")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")

@@ -13,6 +13,7 @@ import click
 
 from publisher.cli._context import Context
 from publisher.delivery import SmtpTransport, Transport
+from publisher.delivery.message import signer_from_settings
 from publisher.errors import PublisherError, ValidationFailed
 from publisher.rendering.emails import EmailRenderer
 from publisher.settings import DEFAULT_SECRET_KEY
@@ -69,9 +70,10 @@ def run(ctx: Context, host: str, port: int) -> None:
         return SmtpTransport(settings.smtp, password=password)
 
     try:
-        # Wrong SMTP credentials settings stop the command now, not every pass later.
+        # Wrong SMTP credentials or DKIM settings stop the command now, not every pass later.
         password = settings.smtp_password
         SmtpTransport(settings.smtp, password=password)
+        signer_from_settings(settings.dkim)
     except PublisherError as exc:
         raise click.ClickException(str(exc)) from exc
     service = Service(

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from publisher.cli._context import Context
 from publisher.delivery import SmtpTransport
+from publisher.delivery.message import signer_from_settings
 from publisher.delivery.planning import plan
 from publisher.delivery.worker import DeliveryReport, Worker
 
@@ -24,6 +25,7 @@ def send(ctx: Context, dry_run: bool) -> None:
     Exits 1 when a message failed for good in this run.
     """
     settings = ctx.settings
+    signer_from_settings(settings.dkim)  # a missing or broken key stops us before queuing
     now = datetime.now(UTC)
     planned = plan(
         ctx.engine,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from publisher.delivery._result import DeliveryError
+from publisher.settings import DkimSettings
 
 # RFC 8058 §4: the signature must cover both List-Unsubscribe fields, or a forwarder
 # could swap the one-click target. Names listed twice that the message has once are
@@ -75,3 +76,14 @@ class DkimSigner:
         except dkim.DKIMException as exc:
             raise DeliveryError(f"DKIM signing as {self.domain} failed: {exc}") from exc
         return signature
+
+
+def signer_from_settings(settings: DkimSettings) -> DkimSigner | None:
+    """The signer the ``[dkim]`` settings describe, or ``None`` when signing is off."""
+    if settings.key_file is None or settings.selector is None or settings.domain is None:
+        return None
+    try:
+        key = settings.key_file.read_bytes()
+    except OSError as exc:
+        raise DeliveryError(f"dkim.key_file: cannot read {settings.key_file}: {exc}") from exc
+    return DkimSigner(selector=settings.selector, domain=settings.domain, private_key_pem=key)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime, getaddresses
 
-from publisher.delivery._dkim import SIGNED_HEADERS, DkimSigner
+from publisher.delivery._dkim import SIGNED_HEADERS, DkimSigner, signer_from_settings
 from publisher.delivery._headers import (
     check_address,
     check_angle_value,
@@ -49,7 +49,13 @@ from publisher.delivery._result import DeliveryError
 from publisher.rendering.emails import UNSUBSCRIBE_URL_MARK, RenderedEmail
 from publisher.unsubscribe import ONE_CLICK_BODY
 
-__all__ = ["SIGNED_HEADERS", "DkimSigner", "MessageTemplate", "make_message_id"]
+__all__ = [
+    "SIGNED_HEADERS",
+    "DkimSigner",
+    "MessageTemplate",
+    "make_message_id",
+    "signer_from_settings",
+]
 
 # Where the personal fields go in the shared header block. NUL never survives clean()
 # or the encoders, so no content can forge one.

@@ -10,6 +10,7 @@ no reply) or ``STALL`` (no reply for a long while). TLS uses trustme certificate
 from __future__ import annotations
 
 import asyncio
+import base64
 import ssl
 import threading
 from collections import deque
@@ -218,3 +219,22 @@ def start_server(certificates: Certificates) -> Iterator[Callable[..., MailServe
 def server(start_server: Callable[..., MailServer]) -> MailServer:
     """A plain SMTP server with no TLS and no AUTH."""
     return start_server()
+
+
+@pytest.fixture(scope="session")
+def dkim_key() -> tuple[bytes, bytes]:
+    """A fresh RSA key: the private PEM and the DNS TXT record of its public half."""
+    pytest.importorskip("dkim")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)

@@ -400,25 +400,6 @@ def test_through_the_real_renderer() -> None:
 # -- DKIM -------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def dkim_key() -> tuple[bytes, bytes]:
-    """A fresh RSA key: the private PEM and the DNS TXT record of its public half."""
-    pytest.importorskip("dkim")
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
-
-
 def test_dkim_signature_verifies_and_covers_list_unsubscribe(
     dkim_key: tuple[bytes, bytes],
 ) -> None:

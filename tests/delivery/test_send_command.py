@@ -67,3 +67,38 @@ def test_send_delivers_new_items_once_over_smtp(config: str, server: MailServer)
     third = runner.invoke(cli, ["--config", config, "send"])
     assert third.exit_code == 0
     assert len(server.handler.messages) == len(received)
+
+
+def test_send_signs_with_the_dkim_key_the_settings_name(
+    config: str, server: MailServer, dkim_key: tuple[bytes, bytes], tmp_path: Path
+) -> None:
+    """With [dkim] set, every delivered message carries a signature that verifies."""
+    import dkim  # type: ignore[import-untyped]
+
+    private, record = dkim_key
+    (tmp_path / "dkim.pem").write_bytes(private)
+    with open(config, "a", encoding="utf-8") as settings:
+        settings.write('[dkim]\nselector = "news"\ndomain = "example.org"\nkey_file = "dkim.pem"\n')
+    runner = CliRunner()
+    for command in ("send", "collect", "send"):
+        result = runner.invoke(cli, ["--config", config, command])
+        assert result.exit_code == 0, result.output
+    received = server.handler.messages
+    assert received
+    for message in received:
+        assert message.content.startswith(b"DKIM-Signature: ")
+        assert dkim.verify(message.content, dnsfunc=lambda name, timeout=5: record)
+
+
+def test_send_with_an_unreadable_dkim_key_queues_nothing_and_names_the_setting(
+    config: str, server: MailServer
+) -> None:
+    """A key file that is not there stops `send` before it queues or sends anything."""
+    with open(config, "a", encoding="utf-8") as settings:
+        settings.write('[dkim]\nselector = "news"\ndomain = "example.org"\nkey_file = "no.pem"\n')
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--config", config, "send"])
+    assert result.exit_code == 1
+    assert "dkim.key_file: cannot read" in result.output and "no.pem" in result.output
+    assert "Traceback" not in result.output
+    assert server.handler.messages == []
