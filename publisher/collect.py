@@ -25,7 +25,7 @@ from publisher.sources._http import HttpClient
 from publisher.sources.feed import FeedSource
 from publisher.sources.folder import FolderSource
 from publisher.sources.html import HtmlSource
-from publisher.store.items import save_items
+from publisher.store.items import assign_entry_ids, save_items
 from publisher.store.sources import SourceRun, load_state, record_run
 from publisher.taxonomy import Taxonomy
 
@@ -73,7 +73,12 @@ async def collect(
     async with HttpClient(settings.http) as http:
         reports = await asyncio.gather(
             *(
-                _collect_one(build_source(s, taxonomy=taxonomy, http=http), engine, clock)
+                _collect_one(
+                    build_source(s, taxonomy=taxonomy, http=http),
+                    engine,
+                    clock,
+                    entry_id_prefix=settings.entry_id_prefix,
+                )
                 for s in chosen
             )
         )
@@ -81,7 +86,7 @@ async def collect(
 
 
 async def _collect_one(
-    source: Source, engine: Engine, clock: Callable[[], datetime]
+    source: Source, engine: Engine, clock: Callable[[], datetime], *, entry_id_prefix: str
 ) -> SourceReport:
     started, began = clock(), time.perf_counter()
     state = await asyncio.to_thread(_load_state, engine, source.name)
@@ -97,7 +102,9 @@ async def _collect_one(
     now = clock()
     try:
         # The store is synchronous: keep it off the event loop the web app shares.
-        run = await asyncio.to_thread(_store, engine, source.name, result, error, started, now)
+        run = await asyncio.to_thread(
+            _store, engine, source.name, result, error, started, now, entry_id_prefix
+        )
     except (PublisherError, SQLAlchemyError) as exc:
         # The store refused this source's items (nothing of them was written: one
         # transaction); the other sources go on.
@@ -133,10 +140,13 @@ def _store(
     error: str | None,
     started: datetime,
     now: datetime,
+    entry_id_prefix: str,
 ) -> SourceRun:
     """Save one source's items and record its run, in one transaction."""
     with engine.begin() as conn:
         counts = save_items(conn, name, result.items, now=now)
+        if counts.new:
+            assign_entry_ids(conn, entry_id_prefix)
         run = SourceRun(
             source=name,
             started_at=started,

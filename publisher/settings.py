@@ -14,9 +14,11 @@ import re
 import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
+from email.utils import parseaddr
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from babel import Locale, UnknownLocaleError
 from cssselect import GenericTranslator, SelectorError
@@ -132,6 +134,21 @@ class DkimSettings(_Model):
         return self.key_file is not None
 
 
+class FeedSettings(_Model):
+    """The Atom, RSS and JSON feeds: how many entries, how long readers may cache them."""
+
+    entries: int = Field(default=50, ge=1, le=1000)
+    max_age: Duration = timedelta(minutes=5)  # Cache-Control: max-age of served feeds
+    out_dir: Path = Path("var/feeds")  # where `publisher feeds build` writes
+    websub_hub: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    # Entry and feed ids are tag: URIs (RFC 4151) minted by this authority (default:
+    # the host of base_url) on this date; an item keeps the id it was first given.
+    tag_authority: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]+$")
+    tag_date: str = Field(default="2026", pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")
+    # Entry content longer than this many characters is cut, with a link to the rest.
+    max_content: int = Field(default=100_000, ge=1000)
+
+
 class HttpSettings(_Model):
     """How sources are fetched over HTTP."""
 
@@ -234,6 +251,7 @@ class Settings(_Model):
     sender: SenderSettings = SenderSettings()
     smtp: SmtpSettings = SmtpSettings()
     dkim: DkimSettings = DkimSettings()
+    feeds: FeedSettings = FeedSettings()
     http: HttpSettings = HttpSettings()
     sources: list[SourceSettings] = []
     # Where this came from, for messages; not a setting.
@@ -263,6 +281,22 @@ class Settings(_Model):
         if duplicates := sorted({n for n in names if names.count(n) > 1}):
             raise ValueError(f"source names must be unique; repeated: {', '.join(duplicates)}")
         return self
+
+    @property
+    def organisation(self) -> str:
+        """Who publishes: the sender's display name, else the list id."""
+        return parseaddr(self.sender.from_)[0] or self.list_id
+
+    @property
+    def tag_prefix(self) -> str:
+        """``tag:news.example.org,2026:``, the start of every entry and feed id."""
+        authority = self.feeds.tag_authority or urlsplit(self.base_url).hostname or "localhost"
+        return f"tag:{authority},{self.feeds.tag_date}:"
+
+    @property
+    def entry_id_prefix(self) -> str:
+        """What an item's id is appended to for its feed entry id."""
+        return f"{self.tag_prefix}item/"
 
     @property
     def smtp_password(self) -> str | None:
@@ -471,6 +505,7 @@ def _resolve_paths(settings: Settings, base: Path, path: Path | None) -> Setting
             "sources": sources,
             "database_url": database_url,
             "smtp": smtp,
+            "feeds": settings.feeds.model_copy(update={"out_dir": resolve(settings.feeds.out_dir)}),
             "dkim": settings.dkim.model_copy(update={"key_file": resolve(settings.dkim.key_file)}),
             "config_path": path,
         }

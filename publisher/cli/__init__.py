@@ -13,6 +13,7 @@ from publisher.cli._context import Context
 from publisher.cli.check import check
 from publisher.cli.collect import collect
 from publisher.cli.demo import demo
+from publisher.cli.feeds import feeds
 from publisher.cli.preview import preview_command
 from publisher.cli.run import run
 from publisher.cli.send import send
@@ -51,6 +52,7 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int) -> None:
 cli.add_command(check)
 cli.add_command(collect)
 cli.add_command(demo)
+cli.add_command(feeds)
 cli.add_command(run)
 cli.add_command(preview_command)
 cli.add_command(send)

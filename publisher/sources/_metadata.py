@@ -15,8 +15,8 @@ from typing import Any
 
 from lxml.cssselect import CSSSelector
 
+from publisher.cleaning import clean_text
 from publisher.settings import HtmlLabels
-from publisher.sources._clean import clean_text
 from publisher.sources._dates import parse_issued_date
 
 _LIST_SEPARATORS = re.compile(r"[,;]")

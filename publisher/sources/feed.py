@@ -34,11 +34,11 @@ from urllib.request import url2pathname
 
 import feedparser
 
+from publisher.cleaning import MAX_SUMMARY, clean_text, sanitize_html, summary_from_html
 from publisher.errors import SourceError
 from publisher.items import FetchedItem, Translation
 from publisher.settings import FeedSourceSettings, HttpSettings
 from publisher.sources import SourceResult
-from publisher.sources._clean import MAX_SUMMARY, clean_text, sanitize_html, summary_from_html
 from publisher.sources._feed_entry import (
     entry_body,
     entry_language,

@@ -25,11 +25,11 @@ from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
 
+from publisher.cleaning import MAX_SUMMARY, clean_text, render_markdown, summary_from_html
 from publisher.errors import SourceError
 from publisher.items import FetchedItem, Translation
 from publisher.settings import FolderSourceSettings
 from publisher.sources import SourceResult
-from publisher.sources._clean import MAX_SUMMARY, clean_text, render_markdown, summary_from_html
 from publisher.sources._frontmatter import FrontMatter, split_front_matter
 from publisher.taxonomy import Taxonomy
 

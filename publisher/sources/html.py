@@ -34,11 +34,11 @@ import lxml.html
 from lxml import etree
 from lxml.cssselect import CSSSelector
 
+from publisher.cleaning import MAX_SUMMARY, clean_text, sanitize_html, summary_from_html
 from publisher.errors import SourceError
 from publisher.items import FetchedItem, Translation
 from publisher.settings import HtmlSourceSettings
 from publisher.sources import SourceResult
-from publisher.sources._clean import MAX_SUMMARY, clean_text, sanitize_html, summary_from_html
 from publisher.sources._grouping import group_linked
 from publisher.sources._http import HttpClient, HttpResponse
 from publisher.sources._language import pick_primary, primary_language

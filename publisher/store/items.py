@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, String, delete, insert, literal, select, update
 
 from publisher.items import FetchedItem, Translation, translation_hash
 from publisher.store.schema import item_tags, items, translations
@@ -44,6 +44,8 @@ class StoredItem:
     first_seen: datetime
     changed_at: datetime
     translations: dict[str, StoredTranslation]
+    meta_changed_at: datetime | None = None  # dates, issuer or tags edited after first_seen
+    entry_id: str | None = None  # the feeds' tag: URI, once assigned
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +131,7 @@ def _update(
         conn.execute(
             update(items)
             .where(items.c.id == item_id)
-            .values(changed_at=now, origin=item.origin, **_item_values(item))
+            .values(changed_at=now, meta_changed_at=now, origin=item.origin, **_item_values(item))
         )
         conn.execute(delete(item_tags).where(item_tags.c.item_id == item_id))
         _write_tags(conn, item_id, item)
@@ -201,6 +203,22 @@ def _write_tags(conn: Connection, item_id: str, item: FetchedItem) -> None:
         conn.execute(insert(item_tags), rows)
 
 
+def entry_id_for(item_id: str, prefix: str) -> str:
+    """The entry id an item gets when it has none yet: ``prefix`` + its id."""
+    return prefix + item_id
+
+
+def assign_entry_ids(conn: Connection, prefix: str) -> int:
+    """Give every item without one its feed entry id (``prefix`` + item id); never
+    touch an id already given, so a later change of ``prefix`` leaves old entries be."""
+    result = conn.execute(
+        update(items)
+        .where(items.c.entry_id.is_(None))
+        .values(entry_id=literal(prefix, String) + items.c.id)
+    )
+    return result.rowcount
+
+
 def load_items(conn: Connection, ids: Sequence[str] | None = None) -> list[StoredItem]:
     """Items with their translations, newest first (all of them, or those in ``ids``)."""
     query = select(items).order_by(items.c.published.desc(), items.c.id)
@@ -231,6 +249,8 @@ def load_items(conn: Connection, ids: Sequence[str] | None = None) -> list[Store
             first_seen=row.first_seen,
             changed_at=row.changed_at,
             translations=texts.get(row.id, {}),
+            meta_changed_at=row.meta_changed_at,
+            entry_id=row.entry_id,
         )
         for row in conn.execute(query)
     ]

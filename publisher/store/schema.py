@@ -76,9 +76,16 @@ items = Table(
     Column("first_seen", UtcDateTime, nullable=False),
     Column("changed_at", UtcDateTime, nullable=False),
     Column("origin", Text, nullable=False, server_default=""),
+    # When the item's own data (dates, issuer, tags) last changed after first_seen;
+    # NULL while it never has. `changed_at` also moves with any translation.
+    Column("meta_changed_at", UtcDateTime),
+    # The feeds' entry id (a tag: URI), assigned once and never changed.
+    Column("entry_id", String(400)),
     UniqueConstraint("source", "source_key"),
     Index(None, "published"),
     Index(None, "first_seen"),
+    Index(None, "changed_at"),
+    Index(None, "entry_id", unique=True),
 )
 
 # One row per language of an item. `changed_at` moves only when the text changes.

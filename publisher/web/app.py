@@ -1,4 +1,4 @@
-"""The Starlette application: unsubscribe pages, health, security headers, error pages."""
+"""The Starlette application: feeds, unsubscribe pages, health, security headers, error pages."""
 
 from __future__ import annotations
 
@@ -16,10 +16,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from publisher.errors import SettingsError
+from publisher.feeds import FeedBuilder
 from publisher.resources import bundled
 from publisher.settings import Settings
+from publisher.taxonomy import Taxonomy, load_taxonomy
 from publisher.web._headers import SECURITY_HEADERS, SecurityHeadersMiddleware
 from publisher.web._pages import Pages
+from publisher.web.feeds import FeedEndpoints
 from publisher.web.health import health_routes
 from publisher.web.unsubscribe import UnsubscribeEndpoints
 
@@ -49,8 +52,11 @@ def create_app(
     *,
     templates_dir: Path | None = None,
     clock: Callable[[], datetime] = _now,
+    taxonomy: Taxonomy | None = None,
 ) -> Starlette:
     """The web app over ``engine``; tokens signed with a previous secret key still work."""
+    taxonomy = taxonomy if taxonomy is not None else load_taxonomy(settings.taxonomy)
+    feeds = FeedEndpoints(FeedBuilder(settings, taxonomy=taxonomy), engine)
     dirs = _template_dirs(settings, templates_dir)
     pages = Pages(
         dirs,
@@ -86,7 +92,7 @@ def create_app(
         )
 
     return Starlette(
-        routes=[*unsubscribe.routes(), *health_routes(engine)],
+        routes=[*unsubscribe.routes(), *feeds.routes(), *health_routes(engine)],
         middleware=[Middleware(SecurityHeadersMiddleware)],
         exception_handlers={HTTPException: http_error, 500: server_error},
     )

@@ -51,6 +51,11 @@ def clean_text(value: str, *, limit: int = MAX_TITLE) -> str:
 
 def sanitize_html(value: str, *, limit: int = MAX_BODY) -> str:
     """HTML that carries no script, style, event handler or dangerous URL."""
+    return sanitize_html_bounded(value, limit=limit)[0]
+
+
+def sanitize_html_bounded(value: str, *, limit: int) -> tuple[str, bool]:
+    """Sanitized HTML of at most about ``limit`` characters, and whether it was cut."""
     cleaned = nh3.clean(
         _CONTROL.sub("", value),
         tags=_TAGS,
@@ -59,17 +64,27 @@ def sanitize_html(value: str, *, limit: int = MAX_BODY) -> str:
         link_rel="noopener noreferrer",
         strip_comments=True,
     )
-    if len(cleaned) > limit:
-        # Cut at a tag boundary and let nh3 close what the cut left open.
-        cut = cleaned.rfind("<", 0, limit)
-        cleaned = nh3.clean(
-            cleaned[: cut if cut > 0 else limit],
-            tags=_TAGS,
-            attributes=_ATTRIBUTES,
-            url_schemes={"http", "https", "mailto"},
-            link_rel="noopener noreferrer",
-        )
-    return cleaned
+    if len(cleaned) <= limit:
+        return cleaned, False
+    # Cut at a tag boundary and let nh3 close what the cut left open.
+    cut = cleaned.rfind("<", 0, limit)
+    cleaned = nh3.clean(
+        cleaned[: cut if cut > 0 else limit],
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer",
+    )
+    return cleaned, True
+
+
+# Characters XML 1.0 does not allow anywhere (§2.2), lone surrogates included.
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(value: str) -> str:
+    """``value`` without the characters an XML document cannot hold."""
+    return _NOT_XML.sub("", value)
 
 
 def render_markdown(source: str) -> str:
