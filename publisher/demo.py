@@ -24,6 +24,8 @@ from publisher.collect import SourceReport, collect
 from publisher.delivery import SmtpTransport
 from publisher.delivery.planning import PlanReport, plan
 from publisher.delivery.worker import DeliveryReport, Worker
+from publisher.feeds import FeedBuilder
+from publisher.feeds.static import BuildReport, build_static
 from publisher.rendering.emails import EmailRenderer
 from publisher.resources import sample
 from publisher.settings import Settings
@@ -53,6 +55,7 @@ class DemoResult:
     delivered: DeliveryReport
     received: list[Received]
     settings: Settings
+    feeds: BuildReport
 
 
 class _Capture:
@@ -106,6 +109,7 @@ def _settings(root: Path, smtp_port: int, web_port: int) -> Settings:
             "sender": {"from": "OSCE News (demo) <news@example.org>"},
             "smtp": {"host": HOST, "port": smtp_port, "tls": "none"},
             "sources": [{"name": "newsroom", "kind": "folder", "path": sample("content")}],
+            "feeds": {"out_dir": root / "feeds"},
         }
     )
 
@@ -133,6 +137,12 @@ async def _pipeline(settings: Settings, maildir: Path) -> DemoResult:
         )
         async with SmtpTransport(settings.smtp) as transport:
             delivered = await Worker(engine, transport, settings=settings).run_once()
+        feeds = await asyncio.to_thread(
+            build_static,
+            FeedBuilder(settings, taxonomy=taxonomy),
+            engine,
+            settings.feeds.out_dir,
+        )
     finally:
         engine.dispose()
     return DemoResult(
@@ -143,6 +153,7 @@ async def _pipeline(settings: Settings, maildir: Path) -> DemoResult:
         delivered=delivered,
         received=_read(maildir),
         settings=settings,
+        feeds=feeds,
     )
 
 

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import feedparser
 import httpx
 from click.testing import CliRunner
 from starlette.testclient import TestClient
@@ -51,6 +52,12 @@ def test_the_demo_mails_every_sample_subscriber_well_formed_localized_messages(
     russian = [m for m in messages if m["To"] == "analyst@example.org"]
     assert russian and all(m["Content-Language"] == "ru" for m in russian)
     assert len({m["Message-ID"] for m in messages}) == len(messages)
+
+    # The feeds are built too, one set per language.
+    feeds = result.settings.feeds.out_dir
+    for locale in result.settings.locales:
+        parsed = feedparser.parse((feeds / locale / "all.atom").read_bytes())
+        assert not parsed.bozo and parsed.entries, locale
 
     # The one-click link of a captured message unsubscribes through the web app.
     url = re.search(r"<(http://[^>]+/u/[^>]+)>", str(russian[0]["List-Unsubscribe"]))

@@ -56,6 +56,11 @@ def _print(result: DemoResult) -> None:
         table.add_row(recipient, messages[0].language, str(len(messages)), messages[0].subject)
     console.print(table)
     console.print(f"The messages are in the Maildir {result.maildir}")
+    feeds = result.settings.feeds.out_dir
+    console.print(
+        f"The feeds ({len(result.feeds.changed_feeds)} files: Atom, RSS and JSON Feed per "
+        f"language, field of work and country) are in {feeds}, e.g. {feeds / 'en' / 'all.atom'}"
+    )
 
 
 def _serve(result: DemoResult, port: int) -> None:
@@ -66,5 +71,8 @@ def _serve(result: DemoResult, port: int) -> None:
 
     engine = open_store(result.database_url)
     app = create_app(result.settings, engine)
-    Console().print(f"Serving the web app at {result.settings.base_url} (Ctrl-C stops)")
+    base = result.settings.base_url
+    Console().print(
+        f"Serving the web app at {base}, feeds at {base}/feeds/en/all.atom (Ctrl-C stops)"
+    )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")

@@ -8,6 +8,8 @@ from it (:meth:`FeedBuilder.render`).
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -27,6 +29,8 @@ from publisher.rendering.formatting import country_name, field_of_work_label
 from publisher.settings import Settings
 from publisher.store.items import StoredItem, load_items
 from publisher.taxonomy import Taxonomy
+
+ENTRY_CACHE_SIZE = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,9 @@ class FeedBuilder:
         self.settings = settings
         self.taxonomy = taxonomy
         self._makers: dict[str, EntryMaker] = {}
+        self._entries: OrderedDict[tuple[object, ...], Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self.organisation = settings.organisation
 
     @cached_property
     def base(self) -> str:
@@ -97,15 +104,14 @@ class FeedBuilder:
         return self.render(locale, spec, fmt, selection, self.load(conn, set(selection.ids)))
 
     def feed(self, locale: str, spec: FeedSpec, fmt: FeedFormat, items: list[StoredItem]) -> Feed:
-        maker = self._maker(locale)
-        entries = tuple(self._localized_id(maker.entry(item), locale) for item in items)
-        title, subtitle = self._titles(locale, spec, maker.catalog)
+        entries = tuple(self._entry(locale, item) for item in items)
+        title, subtitle = self._titles(locale, spec, self._maker(locale).catalog)
         return Feed(
             id=f"{self.settings.tag_prefix}feeds/{locale}/{spec.key}",
             locale=locale,
             title=title,
             subtitle=subtitle,
-            author=self.settings.organisation,
+            author=self.organisation,
             self_url=self.url(locale, spec, fmt),
             home_url=f"{self.settings.base_url}/",
             updated=max((e.updated for e in entries), default=EPOCH),
@@ -113,11 +119,22 @@ class FeedBuilder:
             entries=entries,
         )
 
-    @staticmethod
-    def _localized_id(entry: Entry, locale: str) -> Entry:
-        # One entry per item and language: readers that see the English and the
-        # Russian feed must not take one version for an edit of the other.
-        return replace(entry, id=f"{entry.id}/{locale}")
+    def _entry(self, locale: str, item: StoredItem) -> Entry:
+        """An item's entry in ``locale``, made once per version of the item: every
+        format and every feed that shows it shares it."""
+        key = (locale, item.id, item.changed_at, item.entry_id)
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None:
+            made = self._maker(locale).entry(item)
+            # One entry per item and language: readers that see the English and the
+            # Russian feed must not take one version for an edit of the other.
+            entry = replace(made, id=f"{made.id}/{locale}")
+            with self._lock:
+                self._entries[key] = entry
+                while len(self._entries) > ENTRY_CACHE_SIZE:
+                    self._entries.popitem(last=False)
+        return entry
 
     def _maker(self, locale: str) -> EntryMaker:
         maker = self._makers.get(locale)
@@ -138,7 +155,7 @@ class FeedBuilder:
 
     def _titles(self, locale: str, spec: FeedSpec, catalog: Catalog) -> tuple[str, str]:
         gettext = catalog.translations.gettext
-        organisation = self.settings.organisation
+        organisation = self.organisation
         if not spec.fields and not spec.countries:
             return (
                 gettext("%(organisation)s: all news") % {"organisation": organisation},

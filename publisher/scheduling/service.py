@@ -24,11 +24,15 @@ import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 from sqlalchemy import Engine
 
+from publisher import __version__
 from publisher.collect import collect
 from publisher.delivery import Transport
 from publisher.delivery.planning import PlanReport, plan
 from publisher.delivery.worker import DeliveryReport, Worker
 from publisher.errors import PublisherError
+from publisher.feeds import FeedBuilder
+from publisher.feeds.static import BuildReport, build_static
+from publisher.feeds.websub import ping_hub
 from publisher.rendering.emails import EmailRenderer
 from publisher.scheduling.jobs import JobKind, JobSpec, job_table
 from publisher.settings import Settings
@@ -135,6 +139,8 @@ class Service:
         self._stop_timeout = stop_timeout
         self._rules: _Rules | None = None
         self._lock = asyncio.Lock()
+        self._feeds = FeedBuilder(settings, taxonomy=taxonomy)
+        self._feeds_lock = asyncio.Lock()
         self._running: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
         self.scheduler: AsyncIOScheduler | None = None  # while running
@@ -196,9 +202,24 @@ class Service:
         reports = await collect(
             self._settings, self._engine, taxonomy=self._taxonomy, only=[name], clock=self._clock
         )
-        if not any(report.new for report in reports):
-            return None
-        return await self.run_pass()
+        delivered = await self.run_pass() if any(report.new for report in reports) else None
+        if any(report.new or report.updated for report in reports):
+            # After the alerts, which are more urgent; an edit changes feeds, not mail.
+            await self.refresh_feeds()
+        return delivered
+
+    async def refresh_feeds(self) -> BuildReport:
+        """Rewrite the static feeds that changed; tell the WebSub hub, if there is one."""
+        async with self._feeds_lock:
+            report = await asyncio.to_thread(
+                build_static, self._feeds, self._engine, self._settings.feeds.out_dir
+            )
+        log.info("feeds: %d written", len(report.written))
+        hub = self._settings.feeds.websub_hub
+        if hub and report.changed_feeds:
+            urls = [f"{self._feeds.base}{path}" for path in report.changed_feeds]
+            await ping_hub(hub, urls, user_agent=f"publisher/{__version__}")
+        return report
 
     async def _send(self) -> DeliveryReport:
         async with self._transport() as transport:
@@ -275,6 +296,7 @@ class Service:
             scheduler.start()
             # Whatever came due while we were down goes now, once.
             self._spawn(self.run_pass(), name="start pass")
+            self._spawn(self.refresh_feeds(), name="feeds at start")
             stopping = asyncio.create_task(self._stop.wait())
             await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import feedparser
 import httpx
 import pytest
 from sqlalchemy import Engine, select
@@ -68,6 +69,8 @@ def _settings(engine: Engine, server: MailServer, content: Path) -> Settings:
             "sender": {"from": "OSCE News <news@example.org>"},
             "smtp": server.settings(),
             "sources": [{"name": "newsroom", "kind": "folder", "path": content}],
+            "feeds": {"out_dir": content.parent / "feeds"},
+            "locales": ["en", "ru"],  # fewer feeds to build at start
         }
     )
 
@@ -252,6 +255,9 @@ def test_run_collects_sends_the_alert_serves_http_and_stops_cleanly(
     with engine.connect() as conn:
         statuses = set(conn.execute(select(outbox.c.status)).scalars())
     assert statuses == {"sent"}
+    # The collection's items are in the static feeds, written before the stop finished.
+    feed = feedparser.parse((tmp_path / "feeds" / "ru" / "all.atom").read_bytes())
+    assert not feed.bozo and feed.entries
 
 
 def _statuses(engine: Engine) -> set[str]:
