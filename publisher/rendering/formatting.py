@@ -92,7 +92,12 @@ def issuer_label(slug: str, *, taxonomy: Taxonomy, catalog: Catalog) -> str:
     parent = taxonomy.issuers.get(term.parent) if term.parent is not None else None
     if parent is None or parent.label in {"Institutions", "Field operations"}:
         return gettext(term.label)
-    return f"{gettext(parent.label)}, {gettext(term.label)}"
+    # TRANSLATORS: an office and the structure it belongs to, e.g. "OSCE Secretariat,
+    # Conflict Prevention Centre"; Arabic separates them with "،".
+    return gettext("%(parent)s, %(issuer)s") % {
+        "parent": gettext(parent.label),
+        "issuer": gettext(term.label),
+    }
 
 
 def country_name(code: str, *, taxonomy: Taxonomy, catalog: Catalog) -> str:

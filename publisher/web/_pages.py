@@ -108,6 +108,17 @@ class Pages:
     def locales(self) -> list[str]:
         return list(self._environments)
 
+    def choose(self, locale: str | None, accept_language: str | None) -> str:
+        """``locale`` (a subscriber's) when there is a page for it or its language,
+        else the best match for ``Accept-Language``."""
+        if locale is not None:
+            if locale in self._environments:
+                return locale
+            language = locale.split("_")[0]
+            if language in self._environments:
+                return language
+        return self.negotiate(accept_language)
+
     def negotiate(self, accept_language: str | None) -> str:
         """The available locale that best matches the ``Accept-Language`` header."""
         by_lower = {locale.replace("_", "-").lower(): locale for locale in self._environments}

@@ -24,6 +24,7 @@ from publisher.web._headers import SECURITY_HEADERS, SecurityHeadersMiddleware
 from publisher.web._pages import Pages
 from publisher.web.feeds import FeedEndpoints
 from publisher.web.health import health_routes
+from publisher.web.subscribers import SubscriberLocales
 from publisher.web.unsubscribe import UnsubscribeEndpoints
 
 PAGES = ("web/confirm.html", "web/unsubscribed.html", "web/invalid.html", "web/error.html")
@@ -53,6 +54,7 @@ def create_app(
     templates_dir: Path | None = None,
     clock: Callable[[], datetime] = _now,
     taxonomy: Taxonomy | None = None,
+    subscriber_locale: Callable[[str], str | None] | None = None,
 ) -> Starlette:
     """The web app over ``engine``; tokens signed with a previous secret key still work."""
     taxonomy = taxonomy if taxonomy is not None else load_taxonomy(settings.taxonomy)
@@ -76,6 +78,8 @@ def create_app(
         secret_keys=[settings.secret_key, *settings.previous_secret_keys],
         list_id=settings.list_id,
         clock=clock,
+        locale_of=subscriber_locale
+        or SubscriberLocales(settings.subscriptions, taxonomy=taxonomy, locales=settings.locales),
     )
 
     async def http_error(request: Request, exc: Exception) -> Response:

@@ -51,6 +51,8 @@ class UnsubscribeEndpoints:
     secret_keys: Sequence[str]
     list_id: str
     clock: Callable[[], datetime]
+    # The language of a subscriber's rule, when the address is subscribed.
+    locale_of: Callable[[str], str | None] = lambda address: None
 
     def routes(self) -> list[Route]:
         # One route for both methods, so that a 405 lists them all in Allow.
@@ -66,9 +68,18 @@ class UnsubscribeEndpoints:
         return read_token(token, secret_keys=self.secret_keys, list_id=self.list_id)
 
     def _page(
-        self, request: Request, name: str, status_code: int, **context: object
+        self,
+        request: Request,
+        name: str,
+        status_code: int,
+        address: str | None = None,
+        **context: object,
     ) -> HTMLResponse:
-        locale = self.pages.negotiate(request.headers.get("accept-language"))
+        # The subscriber's own language first: the page answers their message.
+        subscriber_locale = self.locale_of(address) if address is not None else None
+        locale = self.pages.choose(subscriber_locale, request.headers.get("accept-language"))
+        if address is not None:
+            context["address"] = address
         html = self.pages.render(name, locale, context)
         return HTMLResponse(html, status_code=status_code, headers=_PRIVATE)
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from babel.dates import get_month_names
 
 from publisher.rendering import UNSUBSCRIBE_URL_MARK, EmailRenderer
 from publisher.store.items import StoredItem
@@ -81,16 +82,26 @@ def test_empty_digest_is_refused(renderer: EmailRenderer) -> None:
         )
 
 
-def test_arabic_is_right_to_left_with_english_words(
+def test_a_right_to_left_locale_without_a_catalog_keeps_its_direction_and_dates(
     renderer: EmailRenderer, workshop: StoredItem
 ) -> None:
-    """``ar`` has no catalog yet: words fall back to English, direction and dates stay Arabic."""
+    """``he`` has no catalog: words fall back to English, direction and dates stay Hebrew."""
+    email = renderer.render_alert(workshop, rule=make_rule("he"), default_locale="en")
+    assert '<html lang="he" dir="rtl"' in email.html
+    assert renderer.catalog("he").fallback
+    assert renderer.catalog("he").language == "en"
+    assert "Unsubscribe" in email.html
+    assert get_month_names("abbreviated", locale="he")[12] in email.html  # CLDR: Hebrew dates
+    assert email.locale == "he"
+
+
+def test_arabic_is_right_to_left_in_arabic(renderer: EmailRenderer, workshop: StoredItem) -> None:
+    """``ar`` has its catalog: Arabic words, right to left, Arabic dates."""
     email = renderer.render_alert(workshop, rule=make_rule("ar"), default_locale="en")
     assert '<html lang="ar" dir="rtl"' in email.html
-    assert renderer.catalog("ar").fallback
-    assert renderer.catalog("ar").language == "en"
-    assert "Unsubscribe" in email.html
-    assert "6 ديسمبر 2024، 2:30 م" in email.html  # CLDR: the date stays Arabic
+    assert not renderer.catalog("ar").fallback
+    assert "Unsubscribe" not in email.html
+    assert "6 ديسمبر 2024، 2:30 م" in email.html
     assert email.locale == "ar"
 
 

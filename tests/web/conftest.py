@@ -20,13 +20,14 @@ NOW = datetime(2024, 12, 6, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def settings() -> Settings:
-    """Settings with a real secret key and the sample sender."""
+def settings(tmp_path: Path) -> Settings:
+    """Settings with a real secret key and the sample sender; no subscriptions file yet."""
     return Settings(
         base_url="https://news.example.org",
         secret_key=SECRET,
         previous_secret_keys=[OLD_SECRET],
         sender={"from": "OSCE News <news@example.org>"},
+        subscriptions=tmp_path / "subscriptions.yaml",
     )
 
 

@@ -185,7 +185,8 @@ def test_pages_follow_accept_language_among_available_catalogs(
     expected = {
         "ru;q=0.9, en;q=0.1": "ru",
         "de-AT, fr;q=0.5": "de",
-        "ar": "en",  # no Arabic catalog yet: English, and the page says so
+        "ar": "ar",
+        "pt-BR, pt;q=0.8": "en",  # no Portuguese catalog: English
         "*": "en",
         ";;;q=x,,": "en",
         "é" * 3000: "en",
@@ -193,7 +194,8 @@ def test_pages_follow_accept_language_among_available_catalogs(
     for header, lang in expected.items():
         response = client.get(f"/u/{token}", headers={"Accept-Language": header.encode()})
         assert response.status_code == 200
-        assert f'<html lang="{lang}" dir="ltr">' in response.text
+        direction = "rtl" if lang == "ar" else "ltr"
+        assert f'<html lang="{lang}" dir="{direction}">' in response.text, header
     russian = client.get(f"/u/{token}", headers={"Accept-Language": "ru"})
     assert "Если вы этого не запрашивали" in russian.text
 
@@ -224,3 +226,27 @@ def test_templates_dir_replaces_the_bundled_pages(
     confirm.unlink()
     with pytest.raises(SettingsError, match=r"web/confirm\.html not found"):
         create_app(settings, engine, templates_dir=own)
+
+
+def test_pages_speak_the_subscriber_s_language_and_follow_edits(
+    settings: Settings, engine: Engine
+) -> None:
+    """A subscribed address gets its rule's language, whatever Accept-Language says; an
+    edit of subscriptions.yaml is followed, a broken edit keeps the last good answer, and
+    an address nobody subscribes gets Accept-Language's choice."""
+    path = settings.subscriptions
+    path.write_text(f"subscribers:\n  - email: {ADDRESS}\n    locale: ru\n", encoding="utf-8")
+    french = {"Accept-Language": "fr"}
+    with TestClient(create_app(settings, engine, clock=lambda: NOW)) as client:
+        token = make_token(ADDRESS, secret_key=SECRET)
+        assert '<html lang="ru" dir="ltr">' in client.get(f"/u/{token}", headers=french).text
+        path.write_text(
+            f"subscribers:\n  - email: {ADDRESS.upper()}\n    locale: ar\n", encoding="utf-8"
+        )
+        assert '<html lang="ar" dir="rtl">' in client.get(f"/u/{token}", headers=french).text
+        path.write_text("subscribers: [oops\n", encoding="utf-8")
+        assert '<html lang="ar" dir="rtl">' in client.get(f"/u/{token}", headers=french).text
+        other = make_token("someone.else@example.org", secret_key=SECRET)
+        assert '<html lang="fr" dir="ltr">' in client.get(f"/u/{other}", headers=french).text
+        done = client.post(f"/u/{token}", headers=french)
+        assert '<html lang="ar" dir="rtl">' in done.text
