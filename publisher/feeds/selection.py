@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Exists, Select, and_, exists, func, or_, select
 
 from publisher.feeds.spec import FeedSpec
-from publisher.store.schema import item_tags, items
+from publisher.store.schema import item_tags, items, source_runs
 
 # What an empty store's feeds say they were last changed: nothing was, ever.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -63,7 +63,19 @@ def select_items(conn: Connection, spec: FeedSpec, *, limit: int) -> Selection:
     return Selection(ids, stamp if stamp is not None else EPOCH)
 
 
-def store_revision(conn: Connection) -> tuple[datetime | None, int]:
-    """Changes when any item is added or changed: the key of the web app's feed cache."""
-    row = conn.execute(select(func.max(items.c.changed_at), func.count(items.c.id))).one()
-    return row[0], row[1]
+def store_revision(conn: Connection) -> tuple[object, ...]:
+    """Changes when any item is added or changed: the key of the web app's feed cache.
+
+    The newest change time alone is not enough: sources collect side by side and each
+    stamps its items with its own start, so a later commit can carry an older stamp.
+    Every collection records its run in the same transaction as its items, and runs
+    are only ever added: their count moves with every commit that can change a feed.
+    """
+    row = conn.execute(
+        select(
+            func.max(items.c.changed_at),
+            func.count(items.c.id),
+            select(func.count()).select_from(source_runs).scalar_subquery(),
+        )
+    ).one()
+    return tuple(row)

@@ -38,7 +38,7 @@ async def ping_hub(hub: str, urls: Iterable[str], *, user_agent: str) -> PingRep
                 response = await client.post(
                     hub, data={"hub.mode": "publish", "hub.url": url}, headers=headers
                 )
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: not an HTTPError
                 report.failed.append(f"{url}: {type(exc).__name__}: {exc}")
                 return
             if response.is_success:

@@ -144,7 +144,7 @@ class FeedEndpoints:
             "Cache-Control": f"public, max-age={self._max_age}",
             "Vary": "Accept-Encoding",
         }
-        if _not_modified(request, feed):
+        if _not_modified(request, feed, headers["ETag"]):
             return Response(status_code=304, headers=headers)
         if use_gzip:
             headers["Content-Encoding"] = "gzip"
@@ -152,14 +152,15 @@ class FeedEndpoints:
         return Response(body, headers=headers, media_type=feed.media_type)
 
 
-def _not_modified(request: Request, feed: _Representation) -> bool:
-    """RFC 9110 §13.2.2: If-None-Match first; If-Modified-Since only without it."""
+def _not_modified(request: Request, feed: _Representation, etag: str) -> bool:
+    """RFC 9110 §13.2.2: If-None-Match first, compared (weakly) with the ETag of the
+    representation that would be sent; If-Modified-Since only without it."""
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
         if if_none_match.strip() == "*":
             return True
         tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-        return bool(tags & {feed.etag, feed.gzip_etag})
+        return etag in tags
     if_modified_since = request.headers.get("if-modified-since")
     if if_modified_since is None:
         return False
