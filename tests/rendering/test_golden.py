@@ -14,6 +14,7 @@ import pytest
 
 from publisher.delivery.message import MessageTemplate, make_message_id
 from publisher.rendering import EmailRenderer, RenderedEmail
+from publisher.settings import Settings
 from publisher.store.items import StoredItem
 from tests.rendering.conftest import make_rule
 
@@ -32,7 +33,7 @@ def _render(
     )
 
 
-@pytest.mark.parametrize("locale", ["en", "ru"])
+@pytest.mark.parametrize("locale", Settings().locales)
 @pytest.mark.parametrize("kind", ["alert", "digest"])
 def test_golden(
     kind: str,
@@ -41,8 +42,8 @@ def test_golden(
     workshop: StoredItem,
     english_only: StoredItem,
 ) -> None:
-    """An alert and a digest in English and Russian match their golden subject, HTML, text,
-    and the whole message as sent: headers, MIME structure and both encoded parts."""
+    """An alert and a digest in each of the nine languages match their golden subject, HTML,
+    text, and the whole message as sent: headers, MIME structure and both encoded parts."""
     email = _render(kind, locale, renderer, [workshop, english_only])
     parts = {"subject.txt": email.subject + "\n", "html": email.html, "txt": email.text}
     for suffix, actual in parts.items():
