@@ -5,7 +5,7 @@ is read with Babel and compiled into memory once per (directory, locale). Babel'
 ``Translations.load`` hands back a ``NullTranslations`` for a missing catalog without a
 word; here a missing catalog is either an error or an explicit, logged fallback.
 
-Decision: a configured locale without a catalog (``ar`` today) falls back to the English
+Decision: a configured locale without a catalog (``pt``, say) falls back to the English
 catalog *for the words only*; dates, country and language names, list patterns and the
 text direction still come from CLDR in the subscriber's locale. The fallback is recorded
 on the result (:attr:`Catalog.fallback`) and logged once. Pass ``fallback=None`` to make
