@@ -246,6 +246,9 @@ class Settings(_Model):
     previous_secret_keys: list[str] = Field(default_factory=list, repr=False)
     # The List-Id of our messages (RFC 2919), also bound into unsubscribe tokens.
     list_id: str = Field(default="news", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    # An edit of subscriptions.yaml that would mail more than this many times as many
+    # addresses waits for `publisher check --confirm` while `publisher run` runs; 0: never.
+    recipients_growth_limit: float = Field(default=3.0, ge=0)
     templates: Path | None = None  # an operator's own templates instead of the bundled
     taxonomy: Path | None = None  # an operator's own taxonomy instead of the bundled
     sender: SenderSettings = SenderSettings()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -10,13 +11,21 @@ from publisher.cli._context import Context
 from publisher.errors import PublisherError
 from publisher.settings import load_settings
 from publisher.subscriptions import check_subscriptions
+from publisher.subscriptions.guard import confirm as confirm_edit
+from publisher.subscriptions.guard import file_digest
 from publisher.taxonomy import load_taxonomy
 
 
 @click.command()
 @click.argument("path", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--confirm",
+    is_flag=True,
+    help="When valid, let the running service apply this exact file even though it would "
+    "mail many more addresses than the rules in force (see recipients_growth_limit).",
+)
 @click.pass_obj
-def check(ctx: Context, path: Path | None) -> None:
+def check(ctx: Context, path: Path | None, confirm: bool) -> None:
     """Validate subscriptions.yaml (default: the one the settings name) and publisher.toml.
 
     Prints one ``path:line:column: message`` line per problem and exits 1, or exits 0.
@@ -46,3 +55,13 @@ def check(ctx: Context, path: Path | None) -> None:
     if lines:
         raise SystemExit(1)
     click.echo(f"{target}: OK", err=True)
+    if confirm:
+        digest = file_digest(target)
+        with ctx.engine.begin() as conn:
+            confirm_edit(conn, digest, now=datetime.now(UTC))
+        ctx.engine.dispose()
+        click.echo(
+            f"{target}: confirmed (sha256 {digest[:12]}…); `publisher run` applies it "
+            "within seconds",
+            err=True,
+        )

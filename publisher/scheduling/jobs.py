@@ -3,7 +3,8 @@
 One collection job per enabled source at its interval; one digest job per distinct
 (time zone, send time, frequency, weekday) among the rules, fired by a CronTrigger in
 that zone so that 08:00 stays 08:00 local time across daylight-saving changes; one
-retry job for outbox rows waiting for their backoff. The table is data: the service
+retry job for outbox rows waiting for their backoff; one job that reads
+``subscriptions.yaml`` again when it changed. The table is data: the service
 registers it, and tests read it without running anything.
 """
 
@@ -23,6 +24,7 @@ from publisher.settings import Settings
 from publisher.subscriptions.model import Frequency, Rule, Subscriptions
 
 RETRY_INTERVAL = timedelta(minutes=1)
+RELOAD_INTERVAL = timedelta(seconds=5)
 # CronTrigger's day_of_week names, indexed like datetime.weekday() and Rule.weekday.
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -31,6 +33,7 @@ class JobKind(StrEnum):
     COLLECT = "collect"  # collect one source, then deliver alerts if it found new items
     DIGEST = "digest"  # plan + send: digests whose send time has come
     RETRY = "retry"  # send alone: rows whose backoff has passed
+    RELOAD = "reload"  # read subscriptions.yaml again if it changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,14 @@ def retry_job() -> JobSpec:
     )
 
 
+def reload_job() -> JobSpec:
+    return JobSpec(
+        id="reload",
+        kind=JobKind.RELOAD,
+        trigger=IntervalTrigger(seconds=RELOAD_INTERVAL.total_seconds(), timezone="UTC"),
+    )
+
+
 def job_table(settings: Settings, subscriptions: Subscriptions) -> list[JobSpec]:
     """Every job the service schedules for these settings and rules."""
-    return [*collect_jobs(settings), *digest_jobs(subscriptions), retry_job()]
+    return [*collect_jobs(settings), *digest_jobs(subscriptions), retry_job(), reload_job()]

@@ -16,6 +16,8 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
 from typing import Any, cast
 
 import uvicorn
@@ -29,13 +31,14 @@ from publisher.collect import collect
 from publisher.delivery import Transport
 from publisher.delivery.planning import PlanReport, plan
 from publisher.delivery.worker import DeliveryReport, Worker
-from publisher.errors import PublisherError
+from publisher.errors import PublisherError, ValidationFailed
 from publisher.feeds import FeedBuilder
 from publisher.feeds.static import BuildReport, build_static
 from publisher.feeds.websub import ping_hub
 from publisher.rendering.emails import EmailRenderer
 from publisher.scheduling.jobs import JobKind, JobSpec, job_table
 from publisher.settings import Settings
+from publisher.subscriptions.guard import Growth, file_digest, growth, is_confirmed
 from publisher.subscriptions.model import Subscriptions
 from publisher.taxonomy import Taxonomy
 from publisher.web import create_app
@@ -77,6 +80,21 @@ class PassReport:
 
     planned: PlanReport | None
     delivered: DeliveryReport
+
+
+class Reload(StrEnum):
+    UNCHANGED = "unchanged"
+    APPLIED = "applied"
+    BROKEN = "broken"  # logged; the rules in force stay
+    HELD = "held"  # waits for `publisher check --confirm`
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 class ListenError(PublisherError, OSError):
@@ -138,6 +156,10 @@ class Service:
         self._clock = clock
         self._stop_timeout = stop_timeout
         self._rules: _Rules | None = None
+        self._stamp: tuple[int, int] | None = None
+        # An edit read but not in force yet: the rules, the file's digest, and the
+        # digest a warning was logged for.
+        self._pending: tuple[Subscriptions, str, str | None] | None = None
         self._lock = asyncio.Lock()
         self._feeds = FeedBuilder(settings, taxonomy=taxonomy)
         self._feeds_lock = asyncio.Lock()
@@ -149,15 +171,86 @@ class Service:
     # -- the rules ---------------------------------------------------------------------
 
     def load_subscriptions(self) -> Subscriptions:
-        """Read ``subscriptions.yaml`` and make it the rules every later pass uses.
-
-        The one place the rules are (re)loaded. A reload-on-change (not built yet) calls
-        this, then brings the scheduler's digest jobs in line with :meth:`jobs` (adds the
-        new ids, removes the gone ones; collection jobs do not depend on the rules).
-        """
+        """Read ``subscriptions.yaml`` and make it the rules every later pass uses."""
+        self._stamp = _file_stamp(self._settings.subscriptions)
         subscriptions = self._read_subscriptions()
-        self._rules = _Rules(subscriptions, self._make_renderer(subscriptions))
+        self._apply(subscriptions)
         return subscriptions
+
+    def _apply(self, subscriptions: Subscriptions) -> None:
+        """Make ``subscriptions`` the rules in force; bring the digest jobs in line."""
+        self._rules = _Rules(subscriptions, self._make_renderer(subscriptions))
+        scheduler = self.scheduler
+        if scheduler is None or not scheduler.running:
+            return
+        wanted = {spec.id: spec for spec in self.jobs() if spec.kind is JobKind.DIGEST}
+        for job in scheduler.get_jobs():
+            if job.id.startswith("digest:") and job.id not in wanted:
+                job.remove()
+        for spec in wanted.values():
+            if scheduler.get_job(spec.id) is None:
+                self._add_job(scheduler, spec, {})
+
+    async def reload_if_changed(self) -> Reload:
+        """Read ``subscriptions.yaml`` again if it changed since it was last read.
+
+        A broken edit is logged with its problems and the rules in force stay; an edit
+        that would mail many more people waits (see :mod:`publisher.subscriptions.guard`)
+        until ``publisher check --confirm`` confirms that exact file.
+        """
+        path = self._settings.subscriptions
+        stamp = _file_stamp(path)
+        if stamp is None or (stamp == self._stamp and self._pending is None):
+            return Reload.UNCHANGED
+        if stamp != self._stamp:
+            self._stamp, self._pending = stamp, None
+            try:
+                digest = await asyncio.to_thread(file_digest, path)
+                candidate = await asyncio.to_thread(self._read_subscriptions)
+            except (ValidationFailed, OSError) as exc:
+                log.error(
+                    "%s: this edit is not applied; the rules read before stay in force:\n%s",
+                    path,
+                    exc,
+                )
+                return Reload.BROKEN
+            self._pending = (candidate, digest, None)
+        assert self._pending is not None
+        candidate, digest, warned = self._pending
+        held = await asyncio.to_thread(self._growth_held, candidate, digest)
+        if held is not None:
+            if warned != digest:
+                log.warning(
+                    "%s: this edit would mail %d addresses instead of %d; it waits until "
+                    "`publisher check --confirm` confirms it (the rules read before stay "
+                    "in force)",
+                    path,
+                    held.after,
+                    held.before,
+                )
+                self._pending = (candidate, digest, digest)
+            return Reload.HELD
+        self._pending = None
+        self._apply(candidate)
+        log.info("%s: the edited rules are in force", path)
+        return Reload.APPLIED
+
+    def _growth_held(self, candidate: Subscriptions, digest: str) -> Growth | None:
+        """The growth that holds ``candidate`` back, or ``None`` when it may apply."""
+        limit = self._settings.recipients_growth_limit
+        if limit <= 0 or self._rules is None:
+            return None
+        with self._engine.connect() as conn:
+            if is_confirmed(conn, digest):
+                return None
+            change = growth(
+                conn,
+                self._rules.subscriptions,
+                candidate,
+                default_locale=self._settings.default_locale,
+                now=self._clock(),
+            )
+        return change if change.exceeds(limit) else None
 
     @property
     def subscriptions(self) -> Subscriptions:
@@ -234,16 +327,19 @@ class Service:
             options: dict[str, Any] = {}
             if spec.kind is JobKind.COLLECT:
                 options["next_run_time"] = first_collection
-            scheduler.add_job(
-                self._tracked,
-                trigger=spec.trigger,
-                args=[spec],
-                id=spec.id,
-                name=spec.id,
-                replace_existing=True,
-                **JOB_DEFAULTS,
-                **options,
-            )
+            self._add_job(scheduler, spec, options)
+
+    def _add_job(self, scheduler: AsyncIOScheduler, spec: JobSpec, options: dict[str, Any]) -> None:
+        scheduler.add_job(
+            self._tracked,
+            trigger=spec.trigger,
+            args=[spec],
+            id=spec.id,
+            name=spec.id,
+            replace_existing=True,
+            **JOB_DEFAULTS,
+            **options,
+        )
 
     async def _tracked(self, spec: JobSpec) -> None:
         """Run one job, known to the shutdown; a failure is logged, never fatal."""
@@ -255,6 +351,8 @@ class Service:
                 await self.collect_source(spec.source)
             elif spec.kind is JobKind.DIGEST:
                 await self.run_pass()
+            elif spec.kind is JobKind.RELOAD:
+                await self.reload_if_changed()
             else:
                 await self.send_due()
         except Exception:

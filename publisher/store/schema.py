@@ -215,3 +215,12 @@ subscriber_state = Table(
     Column("recipient_key", String(320), primary_key=True),
     Column("first_seen_at", UtcDateTime, nullable=False),
 )
+
+# Edits of subscriptions.yaml an administrator confirmed (`publisher check --confirm`)
+# although they multiply the recipients of the next send: the file's SHA-256.
+confirmations = Table(
+    "confirmations",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("confirmed_at", UtcDateTime, nullable=False),
+)

@@ -77,6 +77,7 @@ def test_job_table_has_one_job_per_source_per_digest_time_and_a_retry_job(tmp_pa
         "digest:daily:Europe/Vienna:08:00",
         "digest:weekly:fri:Europe/Vienna:17:30",
         "digest:weekly:mon:Europe/Vienna:17:30",
+        "reload",
         "retry",
     ]
     newsroom, wire = jobs["collect:newsroom"], jobs["collect:wire"]
@@ -86,6 +87,8 @@ def test_job_table_has_one_job_per_source_per_digest_time_and_a_retry_job(tmp_pa
     assert wire.trigger.interval == timedelta(hours=1)
     retry = jobs["retry"]
     assert retry.kind is JobKind.RETRY and retry.trigger.interval == timedelta(minutes=1)
+    reload = jobs["reload"]
+    assert reload.kind is JobKind.RELOAD and reload.trigger.interval == timedelta(seconds=5)
 
     tashkent = jobs["digest:daily:Asia/Tashkent:09:00"]
     assert tashkent.kind is JobKind.DIGEST
@@ -113,10 +116,10 @@ def test_rules_sharing_a_digest_time_share_one_job() -> None:
     assert len(rules) == 6 and len(times - {None}) == 4
 
 
-def test_empty_subscriptions_and_no_sources_leave_the_retry_job() -> None:
-    """With nothing to collect and nobody subscribed only the retry job remains."""
+def test_empty_subscriptions_and_no_sources_leave_the_retry_and_reload_jobs() -> None:
+    """With nothing to collect and nobody subscribed, retries and the file watch remain."""
     jobs = job_table(Settings(), _subscriptions("subscribers: []\n"))
-    assert [job.id for job in jobs] == ["retry"]
+    assert [job.id for job in jobs] == ["retry", "reload"]
 
 
 def test_an_0800_vienna_digest_fires_at_0800_local_across_the_march_dst_change() -> None:

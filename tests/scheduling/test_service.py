@@ -230,7 +230,7 @@ def test_run_collects_sends_the_alert_serves_http_and_stops_cleanly(
         assert service.server is not None and service.server.started
         assert service.scheduler is not None
         jobs = service.scheduler.get_jobs()
-        assert sorted(job.id for job in jobs) == ["collect:newsroom", "retry"]
+        assert sorted(job.id for job in jobs) == ["collect:newsroom", "reload", "retry"]
         assert all(
             (job.misfire_grace_time, job.coalesce, job.max_instances) == (3600, True, 1)
             for job in jobs
