@@ -52,3 +52,17 @@ def test_load_raises_with_every_problem_at_once(taxonomy: Taxonomy) -> None:
     expected = (BROKEN / "many-problems.expected").read_text(encoding="utf-8").splitlines()
     assert len(caught.value.problems) == len(expected) >= 15
     assert str(caught.value).splitlines() == [f"{path.parent}/{line}" for line in expected]
+
+
+def test_a_huge_file_points_at_its_one_mistake(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    """Among 20,000 well-formed subscribers, one unknown slug is found at its line."""
+    lines = ["subscribers:"]
+    for n in range(20_000):
+        lines += [f"  - email: reader{n}@example.org", "    fields_of_work: [policing]"]
+    lines[-1] = "    fields_of_work: [policeing]"
+    path = tmp_path / "huge.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    problems = [str(p) for p in check_subscriptions(path, taxonomy=taxonomy, locales=LOCALES)]
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{path}:{len(lines)}:22: ")  # the slug, not the list
+    assert "'policeing'" in problems[0] and "policing" in problems[0]
