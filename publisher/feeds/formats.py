@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+from html import escape
 from typing import Any
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
@@ -26,6 +27,12 @@ ATOM_NS = "http://www.w3.org/2005/Atom"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _EXTENSION = "publisher"
 _rss_lock = threading.Lock()
+
+
+def _language_tag(locale: str) -> str:
+    """A Babel locale identifier (``pt_BR``) as the BCP 47 tag that xml:lang (XML 1.0
+    §2.12), hreflang (RFC 4287 §4.2.7.4), RSS and JSON Feed expect (``pt-BR``)."""
+    return locale.replace("_", "-")
 
 
 class _FeedExtension(BaseExtension):  # type: ignore[misc]
@@ -54,7 +61,7 @@ class _EntryExtension(BaseEntryExtension):  # type: ignore[misc]
     def extend_atom(self, element: etree._Element) -> etree._Element:
         entry = self.entry
         assert entry is not None
-        element.set(XML_LANG, entry.lang)
+        element.set(XML_LANG, _language_tag(entry.lang))
         # feedgen writes <link href> for each link it was given, without rel or
         # hreflang (issue 135): it is given none, and the links are written here, one
         # per translation, the one shown first (RFC 4287 §4.2.7.2 allows one per
@@ -66,7 +73,7 @@ class _EntryExtension(BaseEntryExtension):  # type: ignore[misc]
                 "link",
                 rel="alternate",
                 type="text/html",
-                hreflang=alternate.lang,
+                hreflang=_language_tag(alternate.lang),
                 href=alternate.href,
             )
         return element
@@ -76,7 +83,9 @@ class _EntryExtension(BaseEntryExtension):  # type: ignore[misc]
 
 
 def _sub(parent: etree._Element, name: str, **attributes: str) -> etree._Element:
-    return etree.SubElement(parent, f"{{{ATOM_NS}}}{name}", attrib=attributes)
+    # feedgen builds Atom elements without a namespace under the root's default one:
+    # the same here, or lxml would write <ns0:link xmlns:ns0=…>.
+    return etree.SubElement(parent, name, attrib=attributes)
 
 
 def _generator(feed: Feed, fmt: FeedFormat) -> FeedGenerator:
@@ -87,7 +96,7 @@ def _generator(feed: Feed, fmt: FeedFormat) -> FeedGenerator:
     fg.id(feed.id)
     fg.title(feed.title)
     fg.subtitle(feed.subtitle)
-    fg.language(feed.locale)
+    fg.language(_language_tag(feed.locale))
     fg.author({"name": feed.author})
     fg.generator("publisher", version=__version__, uri="https://pypi.org/project/publisher/")
     if fmt is FeedFormat.ATOM:
@@ -96,8 +105,10 @@ def _generator(feed: Feed, fmt: FeedFormat) -> FeedGenerator:
         if feed.hub:
             fg.link(href=feed.hub, rel="hub")
     else:
-        fg.link(href=feed.home_url, rel="alternate")
+        # feedgen makes the last link given the channel's <link>, which RSS 2.0 wants
+        # to be the web site (its comment says the first): the home page goes last.
         fg.link(href=feed.self_url, rel="self", type=fmt.media_type.split(";")[0])
+        fg.link(href=feed.home_url, rel="alternate")
     fg.updated(feed.updated)
     fg.lastBuildDate(feed.updated)
     for entry in feed.entries:
@@ -120,8 +131,10 @@ def _add(fg: FeedGenerator, entry: Entry, fmt: FeedFormat) -> None:
     if fmt is FeedFormat.RSS:
         if entry.link:
             fe.link(href=entry.link)
-        fe.description(entry.summary or entry.title)
-        fe.dc.dc_language(entry.lang)
+        # An RSS description is HTML (RSS 2.0, "item"); the summary is plain text, in
+        # which "<script>" is words to show, not markup to run.
+        fe.description(escape(entry.summary or entry.title, quote=False))
+        fe.dc.dc_language(_language_tag(entry.lang))
         if entry.author:
             fe.dc.dc_creator(entry.author)
     elif entry.author:
@@ -149,7 +162,7 @@ def write_json(feed: Feed) -> bytes:
         "home_page_url": feed.home_url,
         "feed_url": feed.self_url,
         "description": feed.subtitle,
-        "language": feed.locale,
+        "language": _language_tag(feed.locale),
         "authors": [{"name": feed.author}],
     }
     if feed.hub:
@@ -172,10 +185,12 @@ def _json_item(entry: Entry) -> dict[str, Any]:
         item["authors"] = [{"name": entry.author}]
     if entry.categories:
         item["tags"] = [category.label for category in entry.categories]
-    item["language"] = entry.lang
+    item["language"] = _language_tag(entry.lang)
     if entry.alternates:
         item["_publisher"] = {
-            "translations": [{"language": a.lang, "url": a.href} for a in entry.alternates]
+            "translations": [
+                {"language": _language_tag(a.lang), "url": a.href} for a in entry.alternates
+            ]
         }
     return item
 

@@ -22,9 +22,11 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+from pyuca import Collator
 from sqlalchemy import Connection, Engine, select
 
 from publisher.feeds.build import FeedBuilder
@@ -172,14 +174,20 @@ def opml(builder: FeedBuilder, locale: str) -> bytes:
         )
         for slug in builder.taxonomy.fields_of_work
     ]
+    # Sorted by the Unicode Collation Algorithm: "État…" among the E's, not after "Z".
     countries = sorted(
         (
-            country_name(code, taxonomy=builder.taxonomy, catalog=catalog),
-            FeedSpec(countries=(code,)),
-        )
-        for code in builder.taxonomy.countries
+            (
+                country_name(code, taxonomy=builder.taxonomy, catalog=catalog),
+                FeedSpec(countries=(code,)),
+            )
+            for code in builder.taxonomy.countries
+        ),
+        key=lambda pair: (_collator().sort_key(pair[0]), pair[1]),
     )
     title = gettext("%(organisation)s: feeds") % {"organisation": organisation}
+    fields_heading = gettext("Fields of work")
+    countries_heading = gettext("Countries")
     lines = [
         "<?xml version='1.0' encoding='UTF-8'?>",
         '<opml version="2.0">',
@@ -190,10 +198,10 @@ def opml(builder: FeedBuilder, locale: str) -> bytes:
         outline(
             FeedSpec(), gettext("%(organisation)s: all news") % {"organisation": organisation}
         ).replace("      ", "    ", 1),
-        f"    <outline text={quoteattr(gettext('Fields of work'))}>",
+        f"    <outline text={quoteattr(fields_heading)}>",
         *fields,
         "    </outline>",
-        f"    <outline text={quoteattr(gettext('Countries'))}>",
+        f"    <outline text={quoteattr(countries_heading)}>",
         *(outline(spec, name) for name, spec in countries),
         "    </outline>",
         "  </body>",
@@ -201,6 +209,11 @@ def opml(builder: FeedBuilder, locale: str) -> bytes:
         "",
     ]
     return "\n".join(lines).encode("utf-8")
+
+
+@cache
+def _collator() -> Collator:
+    return Collator()
 
 
 def _text(value: str) -> str:
