@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from publisher.errors import PublisherError, SourceError
+from publisher.metrics import METRICS, Metrics
 from publisher.settings import (
     FeedSourceSettings,
     FolderSourceSettings,
@@ -67,6 +68,7 @@ async def collect(
     taxonomy: Taxonomy,
     only: Sequence[str] | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    metrics: Metrics = METRICS,
 ) -> list[SourceReport]:
     """Collect every enabled source (or those named in ``only``) into the store."""
     chosen = [s for s in settings.sources if (s.name in only if only is not None else s.enabled)]
@@ -82,6 +84,8 @@ async def collect(
                 for s in chosen
             )
         )
+    for report in reports:
+        metrics.record_collection(report)
     return list(reports)
 
 
@@ -97,7 +101,7 @@ async def _collect_one(
     except SourceError as exc:
         error = str(exc)
     except Exception as exc:
-        log.exception("source %s failed unexpectedly", source.name)
+        log.exception("source %s failed unexpectedly", source.name, extra={"source": source.name})
         error = f"{source.name}: unexpected {type(exc).__name__}: {exc}"
     now = clock()
     try:
@@ -108,14 +112,16 @@ async def _collect_one(
     except (PublisherError, SQLAlchemyError) as exc:
         # The store refused this source's items (nothing of them was written: one
         # transaction); the other sources go on.
-        log.error("%s: cannot store the items: %s", source.name, exc)
+        log.error("%s: cannot store the items: %s", source.name, exc, extra={"source": source.name})
         return SourceReport(
-            source=source.name, error=f"{source.name}: cannot store the items: {exc}"
+            source=source.name,
+            error=f"{source.name}: cannot store the items: {exc}",
+            seconds=time.perf_counter() - began,
         )
     for problem in result.problems:
-        log.warning("%s: %s", source.name, problem)
+        log.warning("%s: %s", source.name, problem, extra={"source": source.name})
     if error:
-        log.error("%s", error)
+        log.error("%s", error, extra={"source": source.name})
     return SourceReport(
         source=source.name,
         new=run.new,

@@ -13,12 +13,19 @@ from publisher.cli._context import Context
 from publisher.cli.check import check
 from publisher.cli.collect import collect
 from publisher.cli.demo import demo
+from publisher.cli.explain import explain_command
 from publisher.cli.feeds import feeds
 from publisher.cli.preview import preview_command
+from publisher.cli.resubscribe import resubscribe
+from publisher.cli.retry import retry_command
 from publisher.cli.run import run
 from publisher.cli.send import send
 from publisher.cli.serve import serve
+from publisher.cli.status import status
+from publisher.cli.subscribers import subscribers
+from publisher.cli.worker import worker
 from publisher.errors import PublisherError
+from publisher.logs import LogFormat, configure_logging
 
 
 class _Group(click.Group):
@@ -40,13 +47,22 @@ class _Group(click.Group):
     help="Settings file (default: ./publisher.toml when present).",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option(
+    "--log-format",
+    type=click.Choice([f.value for f in LogFormat], case_sensitive=False),
+    default=LogFormat.TEXT.value,
+    show_default=True,
+    envvar="PUBLISHER_LOG_FORMAT",
+    help="text: one line for people; json: one JSON object per line for log collectors.",
+)
 @click.version_option(__version__, prog_name="publisher")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, verbose: int) -> None:
+def cli(ctx: click.Context, config_path: Path | None, verbose: int, log_format: str) -> None:
     """A multilingual newsletter and feed publisher."""
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(level=level, log_format=LogFormat(log_format.lower()))
     ctx.obj = Context(config_path=config_path)
+    ctx.call_on_close(ctx.obj.close)
 
 
 cli.add_command(check)
@@ -57,6 +73,12 @@ cli.add_command(run)
 cli.add_command(preview_command)
 cli.add_command(send)
 cli.add_command(serve)
+cli.add_command(status)
+cli.add_command(subscribers)
+cli.add_command(retry_command)
+cli.add_command(resubscribe)
+cli.add_command(explain_command)
+cli.add_command(worker)
 
 
 def main() -> None:

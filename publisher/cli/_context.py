@@ -44,6 +44,12 @@ class Context:
         except PublisherError as exc:
             raise click.ClickException(str(exc)) from exc
 
+    def close(self) -> None:
+        """Give back the store's connections, if a command opened the store."""
+        engine = self.__dict__.pop("engine", None)
+        if engine is not None:
+            engine.dispose()
+
     @cached_property
     def subscriptions(self) -> Subscriptions:
         """The validated rules; a broken file stops the command before anything is sent."""

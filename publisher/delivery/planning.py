@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from publisher.delivery.message import MessageTemplate, make_message_id
 from publisher.matching import ItemIndex, match
+from publisher.metrics import METRICS, Metrics
 from publisher.rendering.emails import EmailRenderer, RenderedEmail
 from publisher.settings import Settings
 from publisher.store.items import StoredItem, load_items
@@ -83,12 +84,15 @@ def plan(
     settings: Settings,
     now: datetime,
     dry_run: bool = False,
+    metrics: Metrics = METRICS,
 ) -> PlanReport:
     """Queue every alert and digest due at ``now``, in one transaction."""
     with engine.connect() as conn, conn.begin() as transaction:
         report = _plan(conn, subscriptions, renderer=renderer, settings=settings, now=now)
         if dry_run:
             transaction.rollback()
+    if not dry_run:  # counted once committed
+        metrics.record_plan(report)
     return report
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from publisher.delivery import Outcome, SendResult, Stage, Transport
 from publisher.delivery.message import DkimSigner, MessageTemplate, signer_from_settings
+from publisher.metrics import METRICS, Metrics
 from publisher.settings import Settings
 from publisher.store.outbox import (
     Claimed,
@@ -76,6 +77,7 @@ class Worker:
         bounce_limit: int = 2,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
+        metrics: Metrics = METRICS,
     ) -> None:
         self._engine = engine
         self._transport = transport
@@ -87,14 +89,19 @@ class Worker:
         self._bounce_limit = bounce_limit
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
+        self._metrics = metrics
         self._envelope_sender = parseaddr(settings.sender.from_)[1]
         # Read once per worker: a missing or broken key stops it before any claim.
         self._dkim = signer_from_settings(settings.dkim)
+        self._in_flight = asyncio.Semaphore(settings.smtp.connections)
 
-    async def run_once(self) -> DeliveryReport:
-        """Send everything due now; return what became of it."""
+    async def run_once(self, *, stop: asyncio.Event | None = None) -> DeliveryReport:
+        """Send everything due now; return what became of it. With ``stop`` set, no new
+        batch is claimed; the batch under way is finished and recorded."""
         report = DeliveryReport()
-        while rows := await asyncio.to_thread(self._claim):
+        while not (stop is not None and stop.is_set()) and (
+            rows := await asyncio.to_thread(self._claim)
+        ):
             results = await asyncio.gather(*(self._deliver(row) for row in rows))
             for result in results:
                 report += result
@@ -107,14 +114,24 @@ class Worker:
             )
 
     async def _deliver(self, row: Claimed) -> DeliveryReport:
+        report = await self._deliver_one(row)
+        self._metrics.record_delivery(report)
+        return report
+
+    async def _deliver_one(self, row: Claimed) -> DeliveryReport:
         if await asyncio.to_thread(self._suppressed, row.recipient):
             await asyncio.to_thread(self._record_skip, row)
             return DeliveryReport(skipped=1)
         message = self._personalize(row)
-        result = await self._transport.send(
-            sender=self._envelope_sender, recipients=[row.recipient], message=message
-        )
-        return await asyncio.to_thread(self._record, row, result)
+        # A slot per connection, held from the send until its answer is committed: at any
+        # moment at most `connections` messages can have been accepted by the server and
+        # not yet recorded, which bounds what a crash can make us send twice.
+        async with self._in_flight:
+            with self._metrics.send_duration.time():
+                result = await self._transport.send(
+                    sender=self._envelope_sender, recipients=[row.recipient], message=message
+                )
+            return await asyncio.to_thread(self._record, row, result)
 
     def _personalize(self, row: Claimed) -> bytes:
         settings = self._settings
@@ -153,10 +170,23 @@ class Worker:
                     policy=self._policy,
                     rng=self._rng,
                 )
-                log.warning("%s to %s: %s (%s)", row.message_id, row.recipient, detail, status)
+                log.warning(
+                    "%s to %s: %s (%s)",
+                    row.message_id,
+                    row.recipient,
+                    detail,
+                    status,
+                    extra={"recipient": row.recipient, "message_id": row.message_id},
+                )
                 return DeliveryReport(retried=1) if status == "queued" else DeliveryReport(failed=1)
             mark_permanent(conn, row.id, owner=self._owner, code=result.code, error=detail, now=now)
-            log.error("%s to %s failed: %s", row.message_id, row.recipient, detail)
+            log.error(
+                "%s to %s failed: %s",
+                row.message_id,
+                row.recipient,
+                detail,
+                extra={"recipient": row.recipient, "message_id": row.message_id},
+            )
         # Counted in a transaction of its own, after the failure is committed: two
         # failures to one address recorded at once each see the other's (under READ
         # COMMITTED, a count in the same transaction would see only its own).

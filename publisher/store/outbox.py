@@ -20,9 +20,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Row,
     Table,
     and_,
     func,
@@ -304,3 +306,221 @@ def status_counts(conn: Connection) -> dict[Status, int]:
     ):
         counts[Status(status)] = int(count)
     return counts
+
+
+# -- what administrators ask of the outbox (``publisher status``, ``retry``, ``explain``) --
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One row as an administrator sees it: who, which message, and how it went."""
+
+    id: int
+    recipient: str
+    message_id: str
+    dedupe_key: str
+    status: Status
+    attempts: int
+    next_attempt_at: datetime
+    last_code: int | None
+    last_error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+_ROW_COLUMNS = (
+    outbox.c.id,
+    outbox.c.recipient,
+    outbox.c.message_id,
+    outbox.c.dedupe_key,
+    outbox.c.status,
+    outbox.c.attempts,
+    outbox.c.next_attempt_at,
+    outbox.c.last_code,
+    outbox.c.last_error,
+    outbox.c.created_at,
+    outbox.c.finished_at,
+)
+
+
+def _outbox_row(row: Row[*tuple[Any, ...]]) -> OutboxRow:
+    return OutboxRow(
+        id=row.id,
+        recipient=row.recipient,
+        message_id=row.message_id,
+        dedupe_key=row.dedupe_key,
+        status=Status(row.status),
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_code=row.last_code,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class QueueTimes:
+    """Queued rows by when they go, and rows whose worker let its lease run out."""
+
+    due: int  # queued and due at ``now``: the next send pass takes them
+    waiting: int  # queued, waiting for their backoff
+    next_attempt_at: datetime | None  # the earliest of the waiting ones
+    expired_leases: int  # sending, but the lease has run out: another worker takes them
+
+
+def queue_times(conn: Connection, *, now: datetime) -> QueueTimes:
+    queued = outbox.c.status == Status.QUEUED.value
+    due = int(
+        conn.execute(
+            select(func.count()).where(queued, outbox.c.next_attempt_at <= now)
+        ).scalar_one()
+    )
+    waiting, earliest = conn.execute(
+        select(func.count(), func.min(outbox.c.next_attempt_at)).where(
+            queued, outbox.c.next_attempt_at > now
+        )
+    ).one()
+    expired = conn.execute(
+        select(func.count()).where(
+            outbox.c.status == Status.SENDING.value, outbox.c.lease_until < now
+        )
+    ).scalar_one()
+    # min() takes its argument's type: the result comes back as an aware UTC datetime.
+    return QueueTimes(due, int(waiting), earliest, int(expired))
+
+
+def latest_failures(conn: Connection, *, limit: int) -> list[OutboxRow]:
+    """Failed rows, the most recent failure first."""
+    query = (
+        select(*_ROW_COLUMNS)
+        .where(outbox.c.status == Status.FAILED.value)
+        .order_by(outbox.c.finished_at.desc(), outbox.c.id.desc())
+        .limit(limit)
+    )
+    return [_outbox_row(row) for row in conn.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingGroup:
+    """Queued rows that failed before with the same answer: usually one cause."""
+
+    code: int | None
+    error: str
+    messages: int
+    next_attempt_at: datetime  # the earliest of them
+    recipient: str  # one of them (the first in alphabetical order)
+
+
+def waiting_retries(conn: Connection, *, limit: int) -> list[WaitingGroup]:
+    """Queued rows that failed at least once (a 4xx, a lost connection), grouped by their
+    last answer, the most numerous first."""
+    count = func.count().label("messages")
+    query = (
+        select(
+            outbox.c.last_code,
+            outbox.c.last_error,
+            count,
+            func.min(outbox.c.next_attempt_at).label("next_attempt_at"),
+            func.min(outbox.c.recipient).label("recipient"),
+        )
+        .where(outbox.c.status == Status.QUEUED.value, outbox.c.last_error.is_not(None))
+        .group_by(outbox.c.last_code, outbox.c.last_error)
+        .order_by(count.desc(), outbox.c.last_error)
+        .limit(limit)
+    )
+    return [
+        WaitingGroup(
+            row.last_code, row.last_error, int(row.messages), row.next_attempt_at, row.recipient
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def failed_since(conn: Connection, since: datetime) -> int:
+    """How many messages failed for good at or after ``since``."""
+    query = select(func.count()).where(
+        outbox.c.status == Status.FAILED.value, outbox.c.finished_at >= since
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def make_due(conn: Connection, *, now: datetime) -> int:
+    """Queued rows waiting for their backoff become due at ``now``; returns how many."""
+    result = conn.execute(
+        update(outbox)
+        .where(outbox.c.status == Status.QUEUED.value, outbox.c.next_attempt_at > now)
+        .values(next_attempt_at=now)
+    )
+    return int(result.rowcount)
+
+
+def failed_recipients(conn: Connection) -> dict[str, int]:
+    """The (lower-cased) addresses of failed rows, with how many rows each."""
+    query = (
+        select(outbox.c.recipient_key, func.count())
+        .where(outbox.c.status == Status.FAILED.value)
+        .group_by(outbox.c.recipient_key)
+    )
+    return {key: int(count) for key, count in conn.execute(query)}
+
+
+def requeue_failed(conn: Connection, recipient_keys: Iterable[str], *, now: datetime) -> int:
+    """Failed rows to these addresses are queued again, due at ``now``, attempts reset.
+
+    The last code and error stay until the next attempt replaces them; the items stay
+    in ``sent_items``, so nothing else is queued for them twice.
+    """
+    keys = list(recipient_keys)
+    requeued = 0
+    for start in range(0, len(keys), 500):
+        result = conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.status == Status.FAILED.value,
+                outbox.c.recipient_key.in_(keys[start : start + 500]),
+            )
+            .values(
+                status=Status.QUEUED.value,
+                attempts=0,
+                next_attempt_at=now,
+                finished_at=None,
+                lease_owner=None,
+                lease_until=None,
+            )
+        )
+        requeued += int(result.rowcount)
+    return requeued
+
+
+def rows_for_item(
+    conn: Connection, item_id: str, recipient_keys: Iterable[str]
+) -> dict[str, OutboxRow]:
+    """The row that carries ``item_id`` to each of these (lower-cased) addresses it was
+    queued for; looked up by ``sent_items``' primary key."""
+    keys = sorted(set(recipient_keys))
+    found: dict[str, OutboxRow] = {}
+    for start in range(0, len(keys), 500):
+        query = (
+            select(sent_items.c.recipient_key, *_ROW_COLUMNS)
+            .join(outbox, outbox.c.id == sent_items.c.outbox_id)
+            .where(
+                sent_items.c.recipient_key.in_(keys[start : start + 500]),
+                sent_items.c.item_id == item_id,
+            )
+        )
+        found.update((row.recipient_key, _outbox_row(row)) for row in conn.execute(query))
+    return found
+
+
+def queued_keys(conn: Connection, wanted: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (recipient key, dedupe key) pairs have a row, whatever its status."""
+    pairs = list(set(wanted))
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(pairs), 500):
+        chunk = pairs[start : start + 500]
+        query = select(outbox.c.recipient_key, outbox.c.dedupe_key).where(
+            tuple_(outbox.c.recipient_key, outbox.c.dedupe_key).in_(chunk)
+        )
+        found.update((row.recipient_key, row.dedupe_key) for row in conn.execute(query))
+    return found

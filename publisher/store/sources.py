@@ -79,3 +79,36 @@ def latest_runs(conn: Connection, names: Sequence[str] | None = None) -> list[So
                 problems=tuple(row.problems),
             )
     return sorted(seen.values(), key=lambda run: run.source)
+
+
+def last_failed_runs(conn: Connection, names: Sequence[str]) -> dict[str, SourceRun]:
+    """The most recent run that ended in an error, for each of these sources that had one."""
+    found: dict[str, SourceRun] = {}
+    for name in names:  # a handful of sources: one indexed look-up each
+        row = conn.execute(
+            select(source_runs)
+            .where(source_runs.c.source == name, source_runs.c.error.is_not(None))
+            .order_by(source_runs.c.started_at.desc(), source_runs.c.id.desc())
+            .limit(1)
+        ).first()
+        if row is not None:
+            found[name] = SourceRun(
+                source=row.source,
+                started_at=row.started_at,
+                finished_at=row.finished_at,
+                new=row.new,
+                updated=row.updated,
+                unchanged=row.unchanged,
+                not_modified=bool(row.not_modified),
+                error=row.error,
+                problems=tuple(row.problems),
+            )
+    return found
+
+
+def last_successes(conn: Connection) -> dict[str, datetime]:
+    """When each source last ran without an error."""
+    query = select(source_state.c.name, source_state.c.last_success_at).where(
+        source_state.c.last_success_at.is_not(None)
+    )
+    return {row.name: row.last_success_at for row in conn.execute(query)}

@@ -9,11 +9,13 @@ and time, stays.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Connection, Insert, delete, select
+from sqlalchemy import Connection, Insert, Row, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from publisher.store.schema import suppressions
@@ -114,3 +116,53 @@ def list_suppressions(conn: Connection) -> list[Suppression]:
         )
         for row in conn.execute(query)
     ]
+
+
+def _suppression(row: Row[*tuple[Any, ...]]) -> Suppression:
+    return Suppression(
+        email=row.email,
+        reason=Reason(row.reason),
+        source=row.source,
+        created_at=row.created_at,
+        detail=row.detail,
+    )
+
+
+def suppression_counts(conn: Connection) -> dict[Reason, int]:
+    """Suppressed addresses by reason (every reason present, zero when none)."""
+    counts = dict.fromkeys(Reason, 0)
+    query = select(suppressions.c.reason, func.count()).group_by(suppressions.c.reason)
+    for reason, count in conn.execute(query):
+        counts[Reason(reason)] = int(count)
+    return counts
+
+
+def latest_suppressions(conn: Connection, *, limit: int) -> list[Suppression]:
+    """The most recent suppressions, newest first."""
+    query = (
+        select(suppressions)
+        .order_by(suppressions.c.created_at.desc(), suppressions.c.email)
+        .limit(limit)
+    )
+    return [_suppression(row) for row in conn.execute(query)]
+
+
+def suppressions_of(conn: Connection, emails: Iterable[str]) -> dict[str, Suppression]:
+    """The suppressions of these addresses, keyed by their normalized form."""
+    wanted = sorted({normalize_address(email) for email in emails})
+    found: dict[str, Suppression] = {}
+    for start in range(0, len(wanted), 500):
+        query = select(suppressions).where(suppressions.c.email.in_(wanted[start : start + 500]))
+        found.update((row.email, _suppression(row)) for row in conn.execute(query))
+    return found
+
+
+def lift(conn: Connection, email: str) -> Suppression | None:
+    """Take ``email`` off the list; the entry it had, or ``None`` when it was not on it."""
+    query = (
+        delete(suppressions)
+        .where(suppressions.c.email == normalize_address(email))
+        .returning(*suppressions.c)
+    )
+    row = conn.execute(query).first()
+    return None if row is None else _suppression(row)

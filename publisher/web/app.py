@@ -1,4 +1,5 @@
-"""The Starlette application: feeds, unsubscribe pages, health, security headers, error pages."""
+"""The Starlette application: feeds, unsubscribe pages, health, metrics, security headers,
+error pages."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from publisher.errors import SettingsError
 from publisher.feeds import FeedBuilder
+from publisher.metrics import METRICS, Metrics, metrics_routes
 from publisher.resources import bundled
 from publisher.settings import Settings
 from publisher.taxonomy import Taxonomy, load_taxonomy
@@ -55,10 +57,11 @@ def create_app(
     clock: Callable[[], datetime] = _now,
     taxonomy: Taxonomy | None = None,
     subscriber_locale: Callable[[str], str | None] | None = None,
+    metrics: Metrics = METRICS,
 ) -> Starlette:
     """The web app over ``engine``; tokens signed with a previous secret key still work."""
     taxonomy = taxonomy if taxonomy is not None else load_taxonomy(settings.taxonomy)
-    feeds = FeedEndpoints(FeedBuilder(settings, taxonomy=taxonomy), engine)
+    feeds = FeedEndpoints(FeedBuilder(settings, taxonomy=taxonomy), engine, metrics=metrics)
     dirs = _template_dirs(settings, templates_dir)
     pages = Pages(
         dirs,
@@ -96,7 +99,12 @@ def create_app(
         )
 
     return Starlette(
-        routes=[*unsubscribe.routes(), *feeds.routes(), *health_routes(engine)],
+        routes=[
+            *unsubscribe.routes(),
+            *feeds.routes(),
+            *health_routes(engine),
+            *metrics_routes(metrics, engine),
+        ],
         middleware=[Middleware(SecurityHeadersMiddleware)],
         exception_handlers={HTTPException: http_error, 500: server_error},
     )

@@ -26,6 +26,7 @@ from publisher.feeds.build import BuiltFeed, FeedBuilder
 from publisher.feeds.selection import store_revision
 from publisher.feeds.spec import FeedFormat, FeedSpec, UnknownFeed
 from publisher.feeds.static import opml
+from publisher.metrics import METRICS, Metrics
 
 CACHE_SIZE = 4096
 GZIP_MIN_BYTES = 1024
@@ -84,9 +85,10 @@ def _format(path: str) -> FeedFormat:
 
 
 class FeedEndpoints:
-    def __init__(self, builder: FeedBuilder, engine: Engine) -> None:
+    def __init__(self, builder: FeedBuilder, engine: Engine, *, metrics: Metrics = METRICS) -> None:
         self._builder = builder
         self._engine = engine
+        self._metrics = metrics
         self._max_age = int(builder.settings.feeds.max_age.total_seconds())
         self._cache: OrderedDict[tuple[str, str, str], tuple[object, _Representation]] = (
             OrderedDict()
@@ -107,9 +109,16 @@ class FeedEndpoints:
                 fmt = _format(path)
                 spec = _parse_path(path, request.query_params.multi_items(), self._builder)
         except UnknownFeed as exc:
-            return PlainTextResponse(f"Not Found: {exc}\n", status_code=404)
+            return self._counted(request, PlainTextResponse(f"Not Found: {exc}\n", status_code=404))
         representation = await anyio.to_thread.run_sync(self._get, locale, spec, fmt)
-        return self._answer(request, representation)
+        return self._counted(request, self._answer(request, representation))
+
+    def _counted(self, request: Request, response: Response) -> Response:
+        # The server sends no body in answer to HEAD (RFC 9110 §9.3.2).
+        size = 0 if request.method == "HEAD" else len(response.body)
+        path = request.path_params["path"]
+        self._metrics.record_feed_request(path, status=response.status_code, size=size)
+        return response
 
     def _get(self, locale: str, spec: FeedSpec | None, fmt: FeedFormat | None) -> _Representation:
         with self._engine.connect() as conn:
