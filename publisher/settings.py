@@ -134,6 +134,15 @@ class DkimSettings(_Model):
         return self.key_file is not None
 
 
+class OutboxSettings(_Model):
+    """How senders share the outbox."""
+
+    # A claimed row belongs to its sender this long; a sender that dies leaves its rows
+    # to the others once the lease runs out. Longer than the slowest batch's sending.
+    lease: Duration = timedelta(minutes=10)
+    batch: int = Field(default=200, ge=1, le=10_000)
+
+
 class FeedSettings(_Model):
     """The Atom, RSS and JSON feeds: how many entries, how long readers may cache them."""
 
@@ -254,6 +263,7 @@ class Settings(_Model):
     sender: SenderSettings = SenderSettings()
     smtp: SmtpSettings = SmtpSettings()
     dkim: DkimSettings = DkimSettings()
+    outbox: OutboxSettings = OutboxSettings()
     feeds: FeedSettings = FeedSettings()
     http: HttpSettings = HttpSettings()
     sources: list[SourceSettings] = []

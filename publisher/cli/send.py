@@ -60,4 +60,11 @@ def send(ctx: Context, dry_run: bool) -> None:
 async def _deliver(ctx: Context) -> DeliveryReport:
     settings = ctx.settings
     async with SmtpTransport(settings.smtp, password=settings.smtp_password) as transport:
-        return await Worker(ctx.engine, transport, settings=settings).run_once()
+        worker = Worker(
+            ctx.engine,
+            transport,
+            settings=settings,
+            lease=settings.outbox.lease,
+            batch=settings.outbox.batch,
+        )
+        return await worker.run_once()

@@ -24,6 +24,7 @@ import uvicorn
 
 # APScheduler 3 ships no type information.
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 from sqlalchemy import Engine
 
 from publisher import __version__
@@ -36,7 +37,8 @@ from publisher.feeds import FeedBuilder
 from publisher.feeds.static import BuildReport, build_static
 from publisher.feeds.websub import ping_hub
 from publisher.rendering.emails import EmailRenderer
-from publisher.scheduling.jobs import JobKind, JobSpec, job_table
+from publisher.scheduling.jobs import JobKind, JobSpec, job_table, retry_job
+from publisher.scheduling.leader import SchedulerLock
 from publisher.settings import Settings
 from publisher.subscriptions.guard import Growth, file_digest, growth, is_confirmed
 from publisher.subscriptions.model import Subscriptions
@@ -56,6 +58,10 @@ JOB_DEFAULTS: dict[str, Any] = {
     "coalesce": True,
     "max_instances": 1,
 }
+# How often a standing-by `publisher run` asks for the scheduler lock, and the leader
+# checks it still holds it.
+LEADER_POLL = timedelta(seconds=5)
+LEADER_JOB = "leader"
 # How long stopping waits for the jobs under way before cancelling them.
 STOP_TIMEOUT = timedelta(seconds=60)
 # uvicorn's own bound for the requests in flight.
@@ -146,6 +152,7 @@ class Service:
         transport: TransportFactory,
         clock: Clock = _utcnow,
         stop_timeout: timedelta = STOP_TIMEOUT,
+        leader_poll: timedelta = LEADER_POLL,
     ) -> None:
         self._settings = settings
         self._engine = engine
@@ -156,6 +163,9 @@ class Service:
         self._clock = clock
         self._stop_timeout = stop_timeout
         self._rules: _Rules | None = None
+        self._leadership = SchedulerLock(engine)
+        self._leading = False
+        self._leader_poll = leader_poll
         self._stamp: tuple[int, int] | None = None
         # An edit read but not in force yet: the rules, the file's digest, and the
         # digest a warning was logged for.
@@ -316,7 +326,14 @@ class Service:
 
     async def _send(self) -> DeliveryReport:
         async with self._transport() as transport:
-            worker = Worker(self._engine, transport, settings=self._settings, clock=self._clock)
+            worker = Worker(
+                self._engine,
+                transport,
+                settings=self._settings,
+                clock=self._clock,
+                lease=self._settings.outbox.lease,
+                batch=self._settings.outbox.batch,
+            )
             return await worker.run_once()
 
     # -- running -----------------------------------------------------------------------
@@ -390,17 +407,75 @@ class Service:
         serving = asyncio.create_task(_serve_web(server, f"{host}:{port}"), name="web")
         try:
             await _until_started(server, serving)
-            self.schedule(scheduler, first_collection=datetime.now(UTC))
             scheduler.start()
-            # Whatever came due while we were down goes now, once.
-            self._spawn(self.run_pass(), name="start pass")
-            self._spawn(self.refresh_feeds(), name="feeds at start")
+            if await asyncio.to_thread(self._leadership.try_acquire):
+                self._lead(scheduler)
+            else:
+                log.info("another `publisher run` holds the scheduler: sending and serving")
+                self._stand_by(scheduler)
             stopping = asyncio.create_task(self._stop.wait())
             await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
         finally:
             await self._shut_down(scheduler, server, serving)
+            await asyncio.to_thread(self._leadership.release)
         await serving  # re-raises what stopped the web server early, if anything did
+
+    @property
+    def leading(self) -> bool:
+        """True while this process holds the scheduler (always, on SQLite)."""
+        return self._leading
+
+    def _lead(self, scheduler: AsyncIOScheduler) -> None:
+        """Run the whole job table: collections, digests, reloads, retries."""
+        self._leading = True
+        if scheduler.get_job(LEADER_JOB) is not None:
+            scheduler.remove_job(LEADER_JOB)
+        self.schedule(scheduler, first_collection=datetime.now(UTC))
+        if self._leadership.shared:
+            scheduler.add_job(
+                self._check_leadership,
+                trigger=IntervalTrigger(seconds=self._leader_poll.total_seconds()),
+                id=LEADER_JOB,
+                replace_existing=True,
+                **JOB_DEFAULTS,
+            )
+        # Whatever came due while no one led goes now, once.
+        self._spawn(self.run_pass(), name="start pass")
+        self._spawn(self.refresh_feeds(), name="feeds at start")
+
+    def _stand_by(self, scheduler: AsyncIOScheduler) -> None:
+        """Send what is due (any number of processes may) and try to lead every so often."""
+        self._leading = False
+        for job in scheduler.get_jobs():
+            job.remove()
+        retry = retry_job()
+        self._add_job(scheduler, retry, {})
+        scheduler.add_job(
+            self._check_leadership,
+            trigger=IntervalTrigger(seconds=self._leader_poll.total_seconds()),
+            id=LEADER_JOB,
+            replace_existing=True,
+            **JOB_DEFAULTS,
+        )
+
+    async def _check_leadership(self) -> None:
+        scheduler = self.scheduler
+        if scheduler is None:
+            return
+        if self._leading:
+            if not await asyncio.to_thread(self._leadership.still_held):
+                log.warning("lost the scheduler lock: standing by")
+                self._stand_by(scheduler)
+            return
+        try:
+            acquired = await asyncio.to_thread(self._leadership.try_acquire)
+        except Exception:
+            log.exception("cannot ask for the scheduler lock")
+            return
+        if acquired:
+            log.info("took over the scheduler")
+            self._lead(scheduler)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, object], *, name: str) -> None:
         async def tracked() -> None:

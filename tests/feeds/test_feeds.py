@@ -216,6 +216,19 @@ def test_golden(site: Site, locale: str, spec: FeedSpec) -> None:
             assert path.read_bytes() == written, f"{relative} differs from its golden file"
 
 
+@pytest.mark.parametrize("locale", Settings().locales)
+def test_golden_all_news_in_every_locale(full_site: Site, locale: str) -> None:
+    """Each of the nine languages' all-news feed matches its golden Atom, RSS and JSON."""
+    for fmt in FeedFormat:
+        relative = f"{locale}/{FeedSpec().path(fmt)}"
+        written = (full_site.out / relative).read_bytes()
+        path = GOLDEN / relative
+        if _updating_golden():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(written)
+        assert path.read_bytes() == written, f"{relative} differs from its golden file"
+
+
 FEED_TITLES = {"en": "OSCE News: all news", "ru": "OSCE News: все новости"}
 
 
