@@ -18,7 +18,8 @@ MAX_TITLE = 500
 MAX_SUMMARY = 2_000
 MAX_BODY = 200_000
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+# Lone surrogates too: they cannot be encoded, so nothing could store or send them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _SPACE = re.compile(r"\s+")
 _TAG = re.compile(r"<[^>]*>")
 

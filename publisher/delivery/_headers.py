@@ -111,10 +111,18 @@ def _fold_words(name: str, words: list[str]) -> bytes:
 
 
 def unstructured_field(name: str, value: str) -> bytes:
-    """An unstructured field such as Subject, cleaned, encoded when not ASCII, folded."""
+    """An unstructured field such as Subject, cleaned, encoded when not ASCII, folded.
+
+    Untrusted text never goes through the stdlib's header parser: it decodes RFC 2047
+    encoded-words it finds in the value, so a title holding ``=?utf-8?b?DQpCY2M6…?=``
+    would come out as a CRLF and a Bcc field. Plain ASCII words are folded as they are;
+    anything else (non-ASCII, ``=?``, a word too long for a line) is encoded.
+    """
     text = clean(value)
-    if text.isascii():
-        return fold(name, text)
+    words = text.split(" ") if text else []
+    room = MAX_LINE - len(name) - 2
+    if text.isascii() and "=?" not in text and all(len(word) <= room for word in words):
+        return _fold_words(name, words)
     return _fold_words(name, encoded_words(text))
 
 

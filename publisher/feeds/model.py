@@ -8,6 +8,7 @@ which moves only when what the reader sees of the item changes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -20,6 +21,7 @@ from publisher.store.items import StoredItem, StoredTranslation, entry_id_for
 from publisher.taxonomy import Taxonomy
 
 FIELD_SCHEME = "field-of-work"
+_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f-\x9f]")
 COUNTRY_SCHEME = "country"
 
 
@@ -81,6 +83,13 @@ def choose(item: StoredItem, locale: str, default_locale: str) -> tuple[StoredTr
     return item.translations[first], True
 
 
+def web_link(url: str | None) -> str | None:
+    """``url`` when it is an http(s) link XML can hold as it is, else ``None``."""
+    if not url or not url.lower().startswith(("https://", "http://")):
+        return None
+    return url if xml_safe(url) == url and not _SPACE_OR_CONTROL.search(url) else None
+
+
 def entry_updated(item: StoredItem, shown: StoredTranslation) -> datetime:
     """When what a reader of ``shown`` sees last changed: the source's own date, an edit
     of this translation (or its arrival after the item), or an edit of the item's
@@ -109,14 +118,15 @@ class EntryMaker:
 
     def entry(self, item: StoredItem) -> Entry:
         shown, is_fallback = choose(item, self.locale, self.default_locale)
-        link = shown.url or next(
-            (t.url for _, t in sorted(item.translations.items()) if t.url), None
-        )
-        alternates = tuple(
-            Alternate(xml_safe(t.url), lang)
+        # Only web links, and only characters XML can hold: nothing else that reached the
+        # store becomes a link in a feed.
+        pages = {
+            lang: url
             for lang, t in sorted(item.translations.items())
-            if t.url
-        )
+            if (url := web_link(t.url)) is not None
+        }
+        link = pages.get(shown.lang) or next(iter(pages.values()), None)
+        alternates = tuple(Alternate(url, lang) for lang, url in pages.items())
         title = clean_text(xml_safe(shown.title)) or item.id
         return Entry(
             id=item.entry_id or entry_id_for(item.id, self.entry_id_prefix),
@@ -132,7 +142,7 @@ class EntryMaker:
                 if item.issuer
                 else None
             ),
-            link=xml_safe(link) if link else None,
+            link=link,
             alternates=alternates,
             categories=self._categories(item),
         )

@@ -11,6 +11,7 @@ Only the words and the formatting happen here; MIME, headers and sending do not.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
@@ -218,8 +219,14 @@ class EmailRenderer:
 
     def _view(self, item: StoredItem, lang: str, *, foreign: bool) -> _ItemView:
         text = item.translations[lang]
-        url = text.url or next(
-            (t.url for t in item.translations.values() if t.url), f"{self.base_url}/"
+        # Only web links: whatever else reached the store never becomes a link to click.
+        url = next(
+            (
+                u
+                for u in (text.url, *(t.url for t in item.translations.values()))
+                if u and _is_web_link(u)
+            ),
+            f"{self.base_url}/",
         )
         return _ItemView(
             id=item.id,
@@ -253,6 +260,13 @@ def _direction(lang: str) -> str:
         return str(Locale.parse(lang).text_direction)
     except (ValueError, LookupError):
         return "ltr"
+
+
+def _is_web_link(url: str) -> bool:
+    return url.lower().startswith(("https://", "http://")) and not _SPACE_OR_CONTROL.search(url)
+
+
+_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]")
 
 
 def _defuse(text: str) -> str:

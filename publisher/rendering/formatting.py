@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import cache
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -56,8 +56,16 @@ def datetime_pattern(locale: Locale, context: DateContext) -> str:
 def format_moment(
     value: datetime, *, locale: Locale, tz: tzinfo | str, context: DateContext = "item"
 ) -> str:
-    """``value`` as the reader sees it: in their zone, with their locale's pattern."""
+    """``value`` as the reader sees it: in their zone, with their locale's pattern.
+
+    A moment the reader's zone would carry past year 9999 (or before year 1) is shown
+    in UTC, where it exists.
+    """
     zone_info = zone(tz) if isinstance(tz, str) else tz
+    try:
+        value.astimezone(zone_info)
+    except OverflowError:
+        zone_info = UTC
     return format_datetime(
         value, datetime_pattern(locale, context), tzinfo=zone_info, locale=locale
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -73,6 +73,9 @@ class FrontMatter:
         except yaml.YAMLError as exc:
             self.report(f"invalid YAML front matter: {exc}")
             return False
+        except RecursionError:
+            self.report("invalid YAML front matter: nested too deeply")
+            return False
         if root is None:
             root = yaml.MappingNode("tag:yaml.org,2002:map", [])
         if not isinstance(root, yaml.MappingNode):
@@ -123,6 +126,11 @@ class FrontMatter:
             self.report(
                 f"{key} {text!r} has no UTC offset; expected one such as {_DATE_EXAMPLE}", node
             )
+            return None
+        try:
+            value.astimezone(UTC)  # the store keeps UTC: years 1 to 9999 there too
+        except OverflowError:
+            self.report(f"{key} {text!r} is out of range; expected a year from 1 to 9999", node)
             return None
         return value
 

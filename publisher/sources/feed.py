@@ -160,7 +160,10 @@ class FeedSource:
         origin = self._settings.url
         # A file-like object, never bytes or str: feedparser would take those for a
         # file name or a URL to open.
-        parsed: Any = feedparser.parse(io.BytesIO(content), response_headers=headers)
+        try:
+            parsed: Any = feedparser.parse(io.BytesIO(content), response_headers=headers)
+        except (UnicodeError, ValueError) as exc:  # e.g. &#xd800;: a surrogate's reference
+            raise SourceError(f"{self.name}: {origin}: not a readable feed: {exc}") from exc
         readable = [e for e in parsed.entries if e.get("title") or e.get("id") or e.get("link")]
         problems: list[str] = []
         reason = parsed.get("bozo_exception")
