@@ -195,9 +195,14 @@ def start_server(certificates: Certificates) -> Iterator[Callable[..., MailServe
     controllers: list[Controller] = []
 
     def start(
-        *, tls: str | None = None, auth: bool = False, require_tls: bool = True, **kwargs: Any
+        *,
+        tls: str | None = None,
+        auth: bool = False,
+        require_tls: bool = True,
+        handler: Handler | None = None,
+        **kwargs: Any,
     ) -> MailServer:
-        handler = Handler()
+        handler = handler or Handler()
         options: dict[str, Any] = {"hostname": HOST, "port": 0, "server_hostname": "mx.test"}
         if tls == "starttls":
             options |= {"tls_context": certificates.server_context, "require_starttls": require_tls}
