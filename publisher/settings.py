@@ -154,6 +154,9 @@ class FeedSettings(_Model):
     # the host of base_url) on this date; an item keeps the id it was first given.
     tag_authority: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]+$")
     tag_date: str = Field(default="2026", pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")
+    # The web app trusts a read of the store's revision this long before reading it
+    # again: a change reaches polling readers within it; 0 reads it for every request.
+    revision_ttl_ms: int = Field(default=1000, ge=0, le=60_000)
     # Entry content longer than this many characters is cut, with a link to the rest.
     max_content: int = Field(default=100_000, ge=1000)
 

@@ -79,6 +79,7 @@ def newsroom(tmp_path: Path, engine: Engine, taxonomy: Taxonomy) -> Newsroom:
         secret_key=SECRET,
         sender={"from": "OSCE News <news@example.org>"},
         sources=[{"name": "newsroom", "kind": "folder", "path": str(content)}],
+        feeds={"revision_ttl_ms": 0},  # each request sees the store as it is
     )
     newsroom = Newsroom(settings, taxonomy, engine, content)
     newsroom.collect(COLLECTED)
@@ -431,3 +432,32 @@ def test_an_edit_stamped_earlier_than_the_newest_change_still_reaches_the_feed(
     )
     newsroom.collect(EDITED - timedelta(hours=1))  # committed later, stamped earlier
     assert "Toshkent" in feeds.get(url, headers=IDENTITY).text
+
+
+def test_polls_within_the_revision_ttl_read_the_store_once(
+    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With feeds.revision_ttl_ms, repeated polls are answered from memory: the store's
+    revision is read once, not once per request."""
+    import publisher.web.feeds as served
+
+    reads: list[object] = []
+    real = served.store_revision
+
+    def counting(conn: object) -> object:
+        reads.append(conn)
+        return real(conn)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(served, "store_revision", counting)
+    settings = newsroom.settings.model_copy(
+        update={"feeds": newsroom.settings.feeds.model_copy(update={"revision_ttl_ms": 60_000})}
+    )
+    app = create_app(settings, newsroom.engine, taxonomy=newsroom.taxonomy)
+    with TestClient(app, base_url=BASE) as client:
+        first = client.get("/feeds/en/all.atom", headers=IDENTITY)
+        for _ in range(10):
+            again = client.get(
+                "/feeds/en/all.atom", headers={**IDENTITY, "If-None-Match": first.headers["etag"]}
+            )
+            assert again.status_code == 304
+    assert len(reads) == 1
