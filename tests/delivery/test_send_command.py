@@ -2,14 +2,18 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 import shutil
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from publisher.cli import cli
-from tests.delivery.conftest import MailServer
+from tests.delivery.conftest import PASSWORD, USERNAME, MailServer
 
 REPO = Path(__file__).resolve().parents[2]
 SUBSCRIPTIONS = """\
@@ -102,3 +106,38 @@ def test_send_with_an_unreadable_dkim_key_queues_nothing_and_names_the_setting(
     assert "dkim.key_file: cannot read" in result.output and "no.pem" in result.output
     assert "Traceback" not in result.output
     assert server.handler.messages == []
+
+
+def test_the_smtp_password_never_reaches_the_output_or_the_logs(
+    tmp_path: Path, start_server: Callable[..., MailServer]
+) -> None:
+    """With AUTH refused and debug logging on, neither the right nor a wrong password is
+    printed or logged, in text or in JSON logs."""
+    server = start_server(auth=True)
+    shutil.copytree(REPO / "content", tmp_path / "content")
+    (tmp_path / "subscriptions.yaml").write_text(SUBSCRIPTIONS, encoding="utf-8")
+    (tmp_path / "publisher.toml").write_text(
+        'secret_key = "password-test-key"\n'
+        f'[smtp]\nhost = "127.0.0.1"\nport = {server.port}\nusername = "{USERNAME}"\n'
+        '[[sources]]\nname = "newsroom"\nkind = "folder"\npath = "content"\n',
+        encoding="utf-8",
+    )
+    secret = "Sup3r-s3cret-passw0rd"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
+    env["PUBLISHER_SMTP_PASSWORD"] = secret  # wrong: the server wants PASSWORD
+    outputs = []
+    for log_format in ("text", "json"):
+        for command in (["send"], ["collect"], ["send"]):
+            done = subprocess.run(
+                [sys.executable, "-m", "publisher", "-vv", "--log-format", log_format, *command],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            outputs.append(done.stdout + done.stderr)
+    text = "\n".join(outputs)
+    assert "535" in text or "auth" in text.lower(), text[-2000:]  # the failure is reported
+    assert secret not in text
+    assert PASSWORD not in text
