@@ -69,20 +69,21 @@ async def collect(
     only: Sequence[str] | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     metrics: Metrics = METRICS,
+    progress: Callable[[SourceReport], None] | None = None,
 ) -> list[SourceReport]:
-    """Collect every enabled source (or those named in ``only``) into the store."""
+    """Collect every enabled source (or those named in ``only``) into the store;
+    ``progress`` is called with each source's report as it finishes."""
     chosen = [s for s in settings.sources if (s.name in only if only is not None else s.enabled)]
+
+    async def one(source: Source) -> SourceReport:
+        report = await _collect_one(source, engine, clock, entry_id_prefix=settings.entry_id_prefix)
+        if progress is not None:
+            progress(report)
+        return report
+
     async with HttpClient(settings.http) as http:
         reports = await asyncio.gather(
-            *(
-                _collect_one(
-                    build_source(s, taxonomy=taxonomy, http=http),
-                    engine,
-                    clock,
-                    entry_id_prefix=settings.entry_id_prefix,
-                )
-                for s in chosen
-            )
+            *(one(build_source(s, taxonomy=taxonomy, http=http)) for s in chosen)
         )
     for report in reports:
         metrics.record_collection(report)

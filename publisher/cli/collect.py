@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from publisher.cli._context import Context
+from publisher.cli._progress import progress_bar
 from publisher.collect import SourceReport
 from publisher.collect import collect as collect_sources
 
@@ -32,9 +33,17 @@ def collect(ctx: Context, sources: tuple[str, ...]) -> None:
     if not settings.sources:
         where = settings.config_path or "publisher.toml (not found)"
         raise click.ClickException(f"no sources are configured in {where}")
-    reports = asyncio.run(
-        collect_sources(settings, ctx.engine, taxonomy=ctx.taxonomy, only=sources or None)
-    )
+    count = len(sources) if sources else sum(s.enabled for s in settings.sources)
+    with progress_bar("collecting", total=count) as bar:
+        reports = asyncio.run(
+            collect_sources(
+                settings,
+                ctx.engine,
+                taxonomy=ctx.taxonomy,
+                only=sources or None,
+                progress=lambda report: bar.advance(),
+            )
+        )
     _print(reports)
     if not all(report.ok for report in reports):
         raise SystemExit(1)

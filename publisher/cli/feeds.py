@@ -10,6 +10,7 @@ from rich.console import Console
 
 from publisher import __version__
 from publisher.cli._context import Context
+from publisher.cli._progress import progress_bar
 from publisher.feeds import FeedBuilder
 from publisher.feeds.static import build_static
 from publisher.feeds.websub import ping_hub
@@ -36,7 +37,8 @@ def build(ctx: Context, out_dir: Path | None, force: bool) -> None:
     settings = ctx.settings
     target = out_dir if out_dir is not None else settings.feeds.out_dir
     builder = FeedBuilder(settings, taxonomy=ctx.taxonomy)
-    report = build_static(builder, ctx.engine, target, force=force)
+    with progress_bar("building feeds") as bar:
+        report = build_static(builder, ctx.engine, target, force=force, progress=bar.update)
     console = Console()
     console.print(
         f"Feeds in {target}: {len(report.changed_feeds)} written, "

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from publisher.cli._context import Context
+from publisher.cli._progress import progress_bar
 from publisher.delivery import SmtpTransport
 from publisher.delivery.message import signer_from_settings
 from publisher.delivery.planning import plan
@@ -67,4 +68,5 @@ async def _deliver(ctx: Context) -> DeliveryReport:
             lease=settings.outbox.lease,
             batch=settings.outbox.batch,
         )
-        return await worker.run_once()
+        with progress_bar("sending") as bar:
+            return await worker.run_once(progress=lambda outcome: bar.advance())

@@ -95,14 +95,27 @@ class Worker:
         self._dkim = signer_from_settings(settings.dkim)
         self._in_flight = asyncio.Semaphore(settings.smtp.connections)
 
-    async def run_once(self, *, stop: asyncio.Event | None = None) -> DeliveryReport:
+    async def run_once(
+        self,
+        *,
+        stop: asyncio.Event | None = None,
+        progress: Callable[[DeliveryReport], None] | None = None,
+    ) -> DeliveryReport:
         """Send everything due now; return what became of it. With ``stop`` set, no new
-        batch is claimed; the batch under way is finished and recorded."""
+        batch is claimed; the batch under way is finished and recorded. ``progress`` is
+        called with each message's outcome (a progress bar)."""
         report = DeliveryReport()
         while not (stop is not None and stop.is_set()) and (
             rows := await asyncio.to_thread(self._claim)
         ):
-            results = await asyncio.gather(*(self._deliver(row) for row in rows))
+
+            async def deliver(row: Claimed) -> DeliveryReport:
+                result = await self._deliver(row)
+                if progress is not None:
+                    progress(result)
+                return result
+
+            results = await asyncio.gather(*(deliver(row) for row in rows))
             for result in results:
                 report += result
         return report

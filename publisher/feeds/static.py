@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -58,6 +59,7 @@ def build_static(
     *,
     locales: list[str] | None = None,
     force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> BuildReport:
     """Build every standard feed of every locale into ``out_dir``; report what changed."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +89,9 @@ def build_static(
                 plans.append((locale, spec, signature))
                 needed.update(selection.ids)
         loaded = builder.load(conn, needed) if needed else {}
-    for locale, spec, _ in plans:
+    for done, (locale, spec, _) in enumerate(plans, start=1):
+        if progress is not None:
+            progress(done, len(plans))
         for fmt in FeedFormat:
             built = builder.render(locale, spec, fmt, selections[spec], loaded)
             relative = f"{locale}/{spec.path(fmt)}"
