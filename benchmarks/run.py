@@ -1,74 +1,35 @@
 """The performance harness: generate synthetic data, measure, report.
 
-    python benchmarks/run.py [--subscribers N] [--repeat R]
+    python benchmarks/run.py [--subscribers N] [--fanout-subscribers N] [--items M]
+                             [--repeat R] [--only yaml,fanout,...] [--profile DIR]
 
 Prints a table for people, then one JSON object on the last line for machines. Each
 measurement is a function in MEASUREMENTS that takes the Context and returns its
-figures; add one there to measure something new (DESIGN.md lists those to come).
+figures; add one there to measure something new. They live beside this file:
+``fanout.py`` (plan + personalize, and the naive path), ``sending.py`` (our Worker
+against Postfix's smtp-source into smtp-sink), ``feed_build.py`` (static feeds, full
+and incremental), ``harness.py`` (what they share), ``synthetic.py`` (the data).
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import resource
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 import synthetic  # beside this file: on sys.path when run as a script
 import yaml
+from fanout import measure_fanout, measure_naive
+from feed_build import measure_feeds
+from harness import Context, Figures, best_of, gc_paused, run_peak_rss_mb
+from sending import measure_smtp
 
 from publisher.subscriptions import load_subscriptions
-from publisher.taxonomy import Taxonomy, load_taxonomy
-
-Figures = dict[str, float | int]
-
-
-@dataclass
-class Context:
-    """What the measurements share: the sizes asked for and the generated files."""
-
-    subscribers: int
-    repeat: int
-    directory: Path
-    taxonomy: Taxonomy
-    files: dict[str, Path] = field(default_factory=dict)
-
-    def subscriptions_file(self) -> Path:
-        """The synthetic ``subscriptions.yaml``, generated on first use."""
-        if "subscriptions" not in self.files:
-            self.files["subscriptions"] = synthetic.write_subscriptions(
-                self.directory, self.subscribers
-            )
-        return self.files["subscriptions"]
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """As the loader does while it holds the node tree (see publisher.subscriptions)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def best_of(repeat: int, run: Callable[[], object]) -> float:
-    """The shortest of ``repeat`` wall-clock times of ``run()``, in seconds."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from publisher.taxonomy import load_taxonomy
 
 
 def measure_yaml_load(context: Context) -> Figures:
@@ -107,27 +68,84 @@ def measure_yaml_floor(context: Context) -> Figures:
 def measure_peak_rss(context: Context) -> Figures:
     """The largest resident memory of this process so far (run it last)."""
     kilobytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"peak_rss_mb": round(kilobytes / 1024, 1)}
+    # The fan-out resets the kernel's high-water mark to measure its own peak.
+    return {"peak_rss_mb": round(max(kilobytes / 1024, run_peak_rss_mb()), 1)}
 
 
-MEASUREMENTS: list[Callable[[Context], Figures]] = [
-    measure_yaml_load,
-    measure_yaml_floor,
-    measure_peak_rss,  # last: it sees the peak of all the others
-]
+MEASUREMENTS: dict[str, Callable[[Context], Figures]] = {
+    "yaml": measure_yaml_load,
+    "yaml_floor": measure_yaml_floor,
+    "fanout": measure_fanout,
+    "naive": measure_naive,  # after fanout: the same data
+    "smtp": measure_smtp,  # after fanout: messages of its median size
+    "feeds": measure_feeds,
+    "peak_rss": measure_peak_rss,  # last: it sees the peak of all the others
+}
+NEEDS = {"naive": "fanout", "smtp": "fanout"}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument(
+        "--subscribers", type=int, default=100_000, help="addresses in subscriptions.yaml"
+    )
+    parser.add_argument(
+        "--fanout-subscribers",
+        type=int,
+        default=10_000,
+        help="addresses of the fan-out (its time grows with them: ~1 min for 10,000)",
+    )
+    parser.add_argument("--items", type=int, default=40, help="new items a day")
     parser.add_argument("--repeat", type=int, default=3, help="best of this many runs")
+    parser.add_argument(
+        "--naive-sample", type=int, default=2_000, help="recipients the naive path is timed on"
+    )
+    parser.add_argument("--smtp-messages", type=int, default=5_000)
+    parser.add_argument(
+        "--smtp-connections", default="4,8", help="comma-separated SMTP connection counts"
+    )
+    parser.add_argument(
+        "--feed-days", type=int, default=60, help="days of items in the feeds' store"
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(MEASUREMENTS),
+        help=f"comma-separated measurements, of: {', '.join(MEASUREMENTS)}",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="write a cProfile of each timed step into DIR (slows those steps down)",
+    )
     args = parser.parse_args(argv)
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    for name in chosen:
+        if name not in MEASUREMENTS:
+            parser.error(f"--only: no measurement {name!r}; expected some of {list(MEASUREMENTS)}")
+        if name in NEEDS and NEEDS[name] not in chosen:
+            chosen.append(NEEDS[name])
     figures: Figures = {}
     with tempfile.TemporaryDirectory(prefix="publisher-bench-") as directory:
-        context = Context(args.subscribers, args.repeat, Path(directory), load_taxonomy())
-        for measure in MEASUREMENTS:
-            figures.update(measure(context))
+        context = Context(
+            args.subscribers,
+            args.repeat,
+            Path(directory),
+            load_taxonomy(),
+            fanout_subscribers=args.fanout_subscribers,
+            items_per_day=args.items,
+            naive_sample=args.naive_sample,
+            smtp_messages=args.smtp_messages,
+            smtp_connections=tuple(int(c) for c in args.smtp_connections.split(",")),
+            feed_days=args.feed_days,
+            profile=args.profile,
+        )
+        for name, measure in MEASUREMENTS.items():
+            if name in chosen:
+                figures.update(measure(context))
     print(_table(figures))
+    for note in context.notes:
+        print(f"note: {note}")
     print(json.dumps(figures))
     return 0
 

@@ -1,4 +1,5 @@
-"""Synthetic data for the benchmarks: a realistic ``subscriptions.yaml`` of any size.
+"""Synthetic data for the benchmarks: a realistic ``subscriptions.yaml`` of any size, and
+news items as a source yields them.
 
 The mix follows what an administrator writes: most entries say little more than an
 address and a language, and lean on ``defaults``; some follow a few fields of work or
@@ -7,7 +8,7 @@ dozens of time zones (each locale's own), every frequency, named regions and gro
 The same ``seed`` gives the same file.
 
 Use ``subscriptions_yaml(n)`` for the text or ``write_subscriptions(directory, n)`` for
-a file; other generators (items, …) belong beside these.
+a file, and ``items(taxonomy, per_day=…, days=…, end=…)`` for items to store.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+
+from publisher.items import FetchedItem, Translation
+from publisher.taxonomy import Taxonomy
 
 LOCALES = ("en", "fr", "de", "it", "ru", "es", "uk", "tr", "ar")
 # How often each locale is chosen, and the time zones its readers live in.
@@ -203,3 +208,150 @@ def _list(rng: random.Random, mix: Mix, key: str, items: Sequence[str], indent: 
     if rng.random() < mix.block_lists:
         return f"{key}:" + "".join(f"\n{indent}  - {item}" for item in items)
     return f"{key}: [{', '.join(items)}]"
+
+
+# -- items ------------------------------------------------------------------------------
+
+# Words of news prose in each locale's own script, so titles, summaries and bodies have
+# the byte lengths of real text (Cyrillic and Arabic take two bytes a letter in UTF-8).
+# The sentences they make are word salad: nothing reads them, only their size matters.
+WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("mission", "workshop", "participants", "election", "officials", "training",
+           "border", "police", "community", "rights", "media", "journalists", "youth",
+           "co-operation", "security", "dialogue", "government", "civil", "society",
+           "experts", "regional", "national", "support", "project", "the", "of", "and",
+           "in", "for", "with", "on", "to", "a", "local", "review", "report", "meeting"),
+    "fr": ("mission", "atelier", "participants", "élection", "responsables", "formation",
+           "frontière", "police", "communauté", "droits", "médias", "journalistes",
+           "jeunesse", "coopération", "sécurité", "dialogue", "gouvernement", "société",
+           "civile", "experts", "régional", "national", "soutien", "projet", "le", "la",
+           "les", "de", "des", "et", "dans", "pour", "avec", "sur", "réunion", "rapport"),
+    "de": ("Mission", "Workshop", "Teilnehmende", "Wahl", "Beamte", "Schulung", "Grenze",
+           "Polizei", "Gemeinschaft", "Rechte", "Medien", "Journalisten", "Jugend",
+           "Zusammenarbeit", "Sicherheit", "Dialog", "Regierung", "Zivilgesellschaft",
+           "Fachleute", "regionale", "nationale", "Unterstützung", "Projekt", "der", "die",
+           "das", "und", "in", "für", "mit", "über", "zur", "Treffen", "Bericht"),
+    "it": ("missione", "seminario", "partecipanti", "elezioni", "funzionari", "formazione",
+           "frontiera", "polizia", "comunità", "diritti", "media", "giornalisti",
+           "giovani", "cooperazione", "sicurezza", "dialogo", "governo", "società",
+           "civile", "esperti", "regionale", "nazionale", "sostegno", "progetto", "il",
+           "la", "di", "e", "per", "con", "sulla", "nella", "riunione", "rapporto"),
+    "ru": ("миссия", "семинар", "участники", "выборы", "должностные", "лица", "обучение",
+           "граница", "полиция", "сообщество", "права", "СМИ", "журналисты", "молодёжь",
+           "сотрудничество", "безопасность", "диалог", "правительство", "гражданское",
+           "общество", "эксперты", "региональный", "национальный", "поддержка", "проект",
+           "и", "в", "для", "с", "по", "на", "встреча", "доклад", "ОБСЕ"),
+    "es": ("misión", "taller", "participantes", "elecciones", "funcionarios",
+           "formación", "frontera", "policía", "comunidad", "derechos", "medios",
+           "periodistas", "juventud", "cooperación", "seguridad", "diálogo", "gobierno",
+           "sociedad", "civil", "expertos", "regional", "nacional", "apoyo", "proyecto",
+           "el", "la", "de", "y", "en", "para", "con", "sobre", "reunión", "informe"),
+    "uk": ("місія", "семінар", "учасники", "вибори", "посадовці", "навчання", "кордон",
+           "поліція", "громада", "права", "медіа", "журналісти", "молодь", "співпраця",
+           "безпека", "діалог", "уряд", "громадянське", "суспільство", "експерти",
+           "регіональний", "національний", "підтримка", "проєкт", "і", "в", "для", "з",
+           "щодо", "на", "зустріч", "доповідь", "ОБСЄ"),
+    "tr": ("misyon", "çalıştay", "katılımcılar", "seçim", "yetkililer", "eğitim", "sınır",
+           "polis", "topluluk", "haklar", "medya", "gazeteciler", "gençlik", "işbirliği",
+           "güvenlik", "diyalog", "hükümet", "sivil", "toplum", "uzmanlar", "bölgesel",
+           "ulusal", "destek", "proje", "ve", "ile", "için", "üzerine", "toplantı", "rapor"),
+    "ar": ("البعثة", "ورشة", "المشاركون", "الانتخابات", "المسؤولون", "التدريب", "الحدود",
+           "الشرطة", "المجتمع", "الحقوق", "الإعلام", "الصحفيون", "الشباب", "التعاون",
+           "الأمن", "الحوار", "الحكومة", "المدني", "الخبراء", "الإقليمي", "الوطني", "الدعم",
+           "المشروع", "في", "من", "إلى", "على", "مع", "اجتماع", "تقرير", "منظمة"),
+}  # fmt: skip
+# The language an item is first written in, and how often.
+ITEM_LANGUAGE_WEIGHTS = {"en": 70, "ru": 12, "fr": 5, "de": 4, "uk": 3, "ar": 2, "tr": 2,
+                         "es": 1, "it": 1}  # fmt: skip
+# How often a translation into each other language exists.
+TRANSLATION_WEIGHTS = {"en": 40, "ru": 25, "fr": 10, "de": 8, "uk": 6, "ar": 3, "tr": 3,
+                       "es": 3, "it": 2}  # fmt: skip
+
+
+def items(
+    taxonomy: Taxonomy,
+    *,
+    per_day: int,
+    days: int,
+    end: datetime,
+    seed: int = 0,
+    key_prefix: str = "synthetic",
+) -> list[FetchedItem]:
+    """``per_day`` items a day for the ``days`` days before ``end``, as a source yields them.
+
+    Each has 1 to 3 translations (English in most), 1 to 3 fields of work (some far more
+    common than others), 0 to 3 countries (a tenth none: organisation-wide news, which
+    every country's feed shows; a field operation's items name its country), an issuer,
+    a summary of two or three sentences and a body of 4 to 8 paragraphs (2-5 KB).
+    """
+    rng = random.Random(seed)
+    fields = sorted(taxonomy.fields_of_work)
+    rng.shuffle(fields)
+    field_weights = [1 / (rank + 1) for rank in range(len(fields))]  # Zipf-like
+    countries = sorted(taxonomy.countries)
+    issuers = sorted(taxonomy.issuers.values(), key=lambda term: term.slug)
+    out = []
+    for day in range(days):
+        day_end = end - timedelta(days=day)
+        for number in range(per_day):
+            published = day_end - timedelta(seconds=rng.randrange(86_400))
+            issuer = rng.choice(issuers)
+            chosen_countries: set[str] = set()
+            if issuer.country is not None and issuer.country in taxonomy.countries:
+                chosen_countries.add(issuer.country)
+            if rng.random() >= 0.1:
+                chosen_countries.update(rng.sample(countries, rng.choice((1, 1, 1, 2, 3))))
+            chosen_fields = _weighted_sample(rng, fields, field_weights, rng.choice((1, 2, 2, 3)))
+            key = f"{key_prefix}-{day_end:%Y-%m-%d}-{number:04d}"
+            out.append(
+                FetchedItem(
+                    key=key,
+                    published=published,
+                    translations=tuple(_translation(rng, lang, key) for lang in _languages(rng)),
+                    issuer=issuer.slug,
+                    fields_of_work=tuple(chosen_fields),
+                    countries=tuple(sorted(chosen_countries)),
+                    origin=f"synthetic:{key}",
+                )
+            )
+    return out
+
+
+def _weighted_sample(
+    rng: random.Random, population: Sequence[str], weights: Sequence[float], k: int
+) -> list[str]:
+    chosen: list[str] = []
+    while len(chosen) < k:
+        pick = rng.choices(population, weights)[0]
+        if pick not in chosen:
+            chosen.append(pick)
+    return chosen
+
+
+def _languages(rng: random.Random) -> list[str]:
+    first = rng.choices(list(ITEM_LANGUAGE_WEIGHTS), list(ITEM_LANGUAGE_WEIGHTS.values()))[0]
+    others = [lang for lang in TRANSLATION_WEIGHTS if lang != first]
+    wanted = rng.choices((0, 1, 2), (50, 35, 15))[0]
+    return [first, *_weighted_sample(rng, others, [TRANSLATION_WEIGHTS[o] for o in others], wanted)]
+
+
+def _translation(rng: random.Random, lang: str, key: str) -> Translation:
+    words = WORDS[lang]
+    title = _sentence(rng, words, 8, 14).rstrip(".")
+    summary = " ".join(_sentence(rng, words, 14, 24) for _ in range(rng.randint(2, 3)))
+    paragraphs = (
+        " ".join(_sentence(rng, words, 12, 26) for _ in range(rng.randint(2, 4)))
+        for _ in range(rng.randint(4, 8))
+    )
+    return Translation(
+        lang=lang,
+        title=title,
+        summary=summary,
+        body_html="".join(f"<p>{paragraph}</p>\n" for paragraph in paragraphs),
+        url=f"https://www.example.org/{lang}/news/{key}",
+    )
+
+
+def _sentence(rng: random.Random, words: Sequence[str], shortest: int, longest: int) -> str:
+    text = " ".join(rng.choices(words, k=rng.randint(shortest, longest)))
+    return text[0].upper() + text[1:] + "."
