@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from email.utils import parseaddr
+from functools import lru_cache
 from urllib.parse import quote
 
 from itsdangerous import BadData, URLSafeSerializer
@@ -42,6 +43,12 @@ class UnsubscribeError(PublisherError, ValueError):
 def _serializer(secret_keys: Sequence[str]) -> URLSafeSerializer:
     if not secret_keys or not all(secret_keys):
         raise UnsubscribeError("unsubscribe tokens need a non-empty secret_key")
+    return _serializer_for(tuple(secret_keys))
+
+
+@lru_cache(maxsize=16)
+def _serializer_for(secret_keys: tuple[str, ...]) -> URLSafeSerializer:
+    """Built once per set of keys: a send makes one token per recipient."""
     # itsdangerous signs with the last key and verifies with any: newest last.
     return URLSafeSerializer(
         list(reversed(secret_keys)),
