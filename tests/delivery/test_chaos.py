@@ -107,9 +107,12 @@ def test_a_misbehaving_server_loses_nothing_and_sends_nothing_twice(
     assert len(rows) == MESSAGES
     assert set(arrived) == sent, f"seed {seed}: the server's copies differ from what we record"
     assert max(arrived.values()) == 1, f"seed {seed}: a message arrived twice"
-    for row in failed:  # a permanent answer, or temporary ones until the attempts ran out
-        assert row.last_code is not None and row.last_error, row
-    assert any(row.last_code >= 500 for row in failed), f"seed {seed}: no 5xx was drawn"
+    # A permanent answer, or temporary ones (or lost connections, which have no code)
+    # until the attempts ran out: each says why.
+    for row in failed:
+        assert row.last_error, row
+    codes = [row.last_code for row in failed if row.last_code is not None]
+    assert any(code >= 500 for code in codes), f"seed {seed}: no 5xx was drawn"
     assert sum(handler.injected.values()) > 0
 
 
