@@ -96,3 +96,14 @@ def render_markdown(source: str) -> str:
 def summary_from_html(body_html: str, *, limit: int = 300) -> str:
     """A plain-text summary taken from the start of a body."""
     return clean_text(body_html, limit=limit)
+
+
+_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]")
+
+
+def web_link(url: str | None) -> str | None:
+    """``url`` when it is an http(s) link with nothing a page or XML cannot hold as it
+    is (spaces, controls), else ``None``: nothing else becomes a link to click."""
+    if not url or not url.lower().startswith(("https://", "http://")):
+        return None
+    return url if xml_safe(url) == url and not _SPACE_OR_CONTROL.search(url) else None

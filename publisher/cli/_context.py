@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parseaddr
 from functools import cached_property
 from pathlib import Path
@@ -21,7 +21,6 @@ from publisher.taxonomy import Taxonomy, load_taxonomy
 @dataclass
 class Context:
     config_path: Path | None
-    _engine: Engine | None = field(default=None, init=False)
 
     @cached_property
     def settings(self) -> Settings:

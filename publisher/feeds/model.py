@@ -8,12 +8,11 @@ which moves only when what the reader sees of the item changes.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-from publisher.cleaning import clean_text, sanitize_html_bounded, xml_safe
+from publisher.cleaning import clean_text, sanitize_html_bounded, web_link, xml_safe
 from publisher.matching.language import language_chain
 from publisher.rendering.catalogs import Catalog
 from publisher.rendering.formatting import country_name, field_of_work_label, issuer_label
@@ -21,7 +20,6 @@ from publisher.store.items import StoredItem, StoredTranslation, entry_id_for
 from publisher.taxonomy import Taxonomy
 
 FIELD_SCHEME = "field-of-work"
-_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f-\x9f]")
 COUNTRY_SCHEME = "country"
 
 
@@ -81,13 +79,6 @@ def choose(item: StoredItem, locale: str, default_locale: str) -> tuple[StoredTr
             return translation, True
     first = min(item.translations, key=lambda lang: (lang != "en", lang))
     return item.translations[first], True
-
-
-def web_link(url: str | None) -> str | None:
-    """``url`` when it is an http(s) link XML can hold as it is, else ``None``."""
-    if not url or not url.lower().startswith(("https://", "http://")):
-        return None
-    return url if xml_safe(url) == url and not _SPACE_OR_CONTROL.search(url) else None
 
 
 def entry_updated(item: StoredItem, shown: StoredTranslation) -> datetime:

@@ -11,7 +11,6 @@ Only the words and the formatting happen here; MIME, headers and sending do not.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
@@ -25,6 +24,7 @@ import css_inline
 from babel import Locale
 from markupsafe import Markup
 
+from publisher.cleaning import web_link
 from publisher.matching.language import choose_translation
 from publisher.rendering import formatting
 from publisher.rendering.catalogs import FALLBACK_LANGUAGE, Catalog
@@ -220,14 +220,8 @@ class EmailRenderer:
     def _view(self, item: StoredItem, lang: str, *, foreign: bool) -> _ItemView:
         text = item.translations[lang]
         # Only web links: whatever else reached the store never becomes a link to click.
-        url = next(
-            (
-                u
-                for u in (text.url, *(t.url for t in item.translations.values()))
-                if u and _is_web_link(u)
-            ),
-            f"{self.base_url}/",
-        )
+        links = (web_link(u) for u in (text.url, *(t.url for t in item.translations.values())))
+        url = next((u for u in links if u is not None), f"{self.base_url}/")
         return _ItemView(
             id=item.id,
             title=_defuse(" ".join(text.title.split())),
@@ -260,13 +254,6 @@ def _direction(lang: str) -> str:
         return str(Locale.parse(lang).text_direction)
     except (ValueError, LookupError):
         return "ltr"
-
-
-def _is_web_link(url: str) -> bool:
-    return url.lower().startswith(("https://", "http://")) and not _SPACE_OR_CONTROL.search(url)
-
-
-_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]")
 
 
 def _defuse(text: str) -> str:
