@@ -30,7 +30,7 @@ from publisher.metrics import METRICS, Metrics
 from publisher.rendering.emails import EmailRenderer, RenderedEmail
 from publisher.settings import Settings
 from publisher.store.items import StoredItem, load_items
-from publisher.store.outbox import NewMessage, already_sent, enqueue
+from publisher.store.outbox import NewMessage, already_sent, enqueue_many
 from publisher.store.schema import subscriber_state
 from publisher.subscriptions.model import Frequency, Rule, Subscriber, Subscriptions
 
@@ -136,12 +136,21 @@ def _plan(
                 by_items[ids].append(subscriber)
         for ids, subscribers in by_items.items():
             queue.add(group.rule, fresh_items[ids], subscribers)
+    queue.flush()
     return PlanReport(queue.alerts, queue.digests, new_subscribers)
 
 
 class _Queue:
+    """Renders each body once and writes the outbox in batches of about ``batch`` rows."""
+
     def __init__(
-        self, conn: Connection, *, renderer: EmailRenderer, settings: Settings, now: datetime
+        self,
+        conn: Connection,
+        *,
+        renderer: EmailRenderer,
+        settings: Settings,
+        now: datetime,
+        batch: int = 2_000,
     ) -> None:
         self._conn = conn
         self._renderer = renderer
@@ -150,6 +159,13 @@ class _Queue:
         name, address = parseaddr(settings.sender.from_)
         self._list_name = name or settings.list_id
         self._domain = address.rpartition("@")[2] or "localhost"
+        self._batch = batch
+        # Alerts and digests are written apart, so each write counts one kind.
+        self._pending: dict[Frequency, list[tuple[bytes, list[NewMessage]]]] = {
+            Frequency.IMMEDIATE: [],
+            Frequency.DAILY: [],
+        }
+        self._pending_rows = 0
         self.alerts = self.digests = 0
 
     def add(
@@ -161,7 +177,9 @@ class _Queue:
                 rendered = self._renderer.render_alert(
                     item, rule=rule, default_locale=default_locale
                 )
-                self.alerts += self._enqueue(rendered, f"alert:{item.id}", (item,), subscribers)
+                self._enqueue(
+                    Frequency.IMMEDIATE, rendered, f"alert:{item.id}", (item,), subscribers
+                )
             return
         period_end = last_send_time(rule, self._now)
         if period_end is None:
@@ -175,15 +193,31 @@ class _Queue:
             period_start=period_end - step,
             period_end=period_end,
         )
-        self.digests += self._enqueue(rendered, f"{rule.frequency}:{local_day}", items, subscribers)
+        self._enqueue(
+            Frequency.DAILY, rendered, f"{rule.frequency}:{local_day}", items, subscribers
+        )
+
+    def flush(self) -> None:
+        """Write what is pending."""
+        for kind, pending in self._pending.items():
+            if not pending:
+                continue
+            added = enqueue_many(self._conn, pending, now=self._now)
+            if kind is Frequency.IMMEDIATE:
+                self.alerts += added
+            else:
+                self.digests += added
+            pending.clear()
+        self._pending_rows = 0
 
     def _enqueue(
         self,
+        kind: Frequency,
         rendered: RenderedEmail,
         dedupe_key: str,
         items: tuple[StoredItem, ...],
         subscribers: Sequence[Subscriber],
-    ) -> int:
+    ) -> None:
         template = MessageTemplate.build(
             rendered,
             sender=self._settings.sender.from_,
@@ -205,4 +239,7 @@ class _Queue:
             )
             for s in subscribers
         ]
-        return enqueue(self._conn, template.to_bytes(), messages, now=self._now)
+        self._pending[kind].append((template.to_bytes(), messages))
+        self._pending_rows += len(messages)
+        if self._pending_rows >= self._batch:
+            self.flush()

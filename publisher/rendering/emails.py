@@ -107,7 +107,7 @@ class EmailRenderer:
         self.organisation = organisation
         # Media queries (dark mode, narrow screens) cannot be inlined: the <style> stays.
         self._inliner = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
-        self._blocks: OrderedDict[tuple[object, ...], _Block] = OrderedDict()
+        self._blocks: OrderedDict[tuple[object, ...], tuple[_Block, _ItemView]] = OrderedDict()
         self._blocks_max = item_cache_size
         self._blocks_lock = threading.Lock()
 
@@ -196,14 +196,24 @@ class EmailRenderer:
         self, item: StoredItem, *, rule: Rule, default_locale: str
     ) -> tuple[_Block, _ItemView]:
         chosen, foreign = choose_translation(item, rule, default_locale=default_locale)
-        view = self._view(item, chosen.lang, foreign=foreign)
-        # The item's version is part of the key: an edited item is rendered afresh.
-        key = (item.id, item.changed_at, rule.locale, chosen.lang, rule.timezone)
+        # The item's version is part of the key: an edited item is rendered afresh. The
+        # zone enters only through the moments the block shows (``moment(tz)`` prints a
+        # local date and time, never a zone name): zones that read the same wall-clock
+        # times share the block.
+        key = (
+            item.id,
+            item.changed_at,
+            rule.locale,
+            chosen.lang,
+            foreign,
+            *_wall_clock(rule.timezone, item.published, item.updated),
+        )
         with self._blocks_lock:
-            block = self._blocks.get(key)
-            if block is not None:
+            cached = self._blocks.get(key)
+            if cached is not None:
                 self._blocks.move_to_end(key)
-                return block, view
+                return cached
+        view = self._view(item, chosen.lang, foreign=foreign)
         env = self.environments.get(rule.locale)
         context = {"item": view, "tz": rule.timezone}
         block = _Block(
@@ -212,7 +222,7 @@ class EmailRenderer:
             text=env.get_template("email/_item.txt").render(context).strip("\n"),
         )
         with self._blocks_lock:
-            self._blocks[key] = block
+            self._blocks[key] = (block, view)
             while len(self._blocks) > self._blocks_max:
                 self._blocks.popitem(last=False)
         return block, view
@@ -247,6 +257,19 @@ def _subject_fields(items: Sequence[StoredItem], rule: Rule) -> list[str]:
                 counts[slug] += 1
     # Counter.most_common keeps first-seen order among equal counts.
     return [slug for slug, _ in counts.most_common(SUBJECT_FIELDS)]
+
+
+def _wall_clock(tz: str, *moments: datetime | None) -> tuple[datetime | None, ...]:
+    """The local date and time of each moment in zone ``tz`` (``None`` stays ``None``)."""
+    zone_info = formatting.zone(tz)
+    local: list[datetime | None] = []
+    for moment in moments:
+        try:
+            local.append(None if moment is None else moment.astimezone(zone_info))
+        except OverflowError:  # shown in UTC instead (formatting.format_moment)
+            local.append(moment)
+    # Naive: two zones at the same wall-clock time compare equal.
+    return tuple(None if m is None else m.replace(tzinfo=None) for m in local)
 
 
 def _direction(lang: str) -> str:

@@ -42,11 +42,17 @@ class Environments:
         self.locales = (locales if locales is not None else bundled("locales")).resolve()
         self.fallback = fallback
         self._built: dict[str, Environment] = {}
+        self._catalogs: dict[str, Catalog] = {}
         self._lock = Lock()
 
     def catalog(self, locale: Locale | str) -> Catalog:
-        """The catalog for ``locale`` (cached by :func:`load_catalog`)."""
-        return load_catalog(locale, self.locales, fallback=self.fallback)
+        """The catalog for ``locale``, loaded once (resolving paths costs system calls)."""
+        key = str(locale)
+        catalog = self._catalogs.get(key)
+        if catalog is None:
+            catalog = load_catalog(locale, self.locales, fallback=self.fallback)
+            self._catalogs[key] = catalog  # a race only loads one twice
+        return catalog
 
     def get(self, locale: Locale | str) -> Environment:
         """The environment for ``locale``, built on first use."""

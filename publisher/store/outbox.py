@@ -78,6 +78,10 @@ class RetryPolicy:
         return full / 2 + full / 2 * rng.random()
 
 
+# Values bound in one IN (...): well under SQLite's and PostgreSQL's limits.
+_CHUNK = 500
+
+
 def _insert_ignoring_conflicts(
     conn: Connection, table: Table, rows: list[dict[str, object]], *, keys: Sequence[str]
 ) -> None:
@@ -87,66 +91,88 @@ def _insert_ignoring_conflicts(
 
 
 def enqueue(conn: Connection, body: bytes, messages: Iterable[NewMessage], *, now: datetime) -> int:
-    """Queue ``messages`` sharing ``body``; returns how many were new.
+    """Queue ``messages`` sharing ``body``; returns how many were new (see enqueue_many)."""
+    return enqueue_many(conn, [(body, list(messages))], now=now)
+
+
+def enqueue_many(
+    conn: Connection, batch: Sequence[tuple[bytes, Sequence[NewMessage]]], *, now: datetime
+) -> int:
+    """Queue each body's messages, a few statements for the whole batch; returns how many
+    rows were new.
 
     A message whose (recipient, dedupe_key) is already queued is left out, and so are
-    items already queued for that recipient, in the same transaction as the rows.
+    its items: ``sent_items`` gets the items of the rows this call inserted (those the
+    insert returns), in the same transaction as the rows.
     """
-    digest = hashlib.sha256(body).hexdigest()
+    digests = [hashlib.sha256(body).hexdigest() for body, _ in batch]
+    contents = dict(zip(digests, (body for body, _ in batch), strict=True))
     _insert_ignoring_conflicts(
-        conn, bodies, [{"digest": digest, "content": body, "created_at": now}], keys=["digest"]
+        conn,
+        bodies,
+        [{"digest": d, "content": c, "created_at": now} for d, c in contents.items()],
+        keys=["digest"],
     )
-    body_id = conn.execute(select(bodies.c.id).where(bodies.c.digest == digest)).scalar_one()
-    rows = [
-        {
-            "body_id": body_id,
-            "recipient": m.recipient,
-            "recipient_key": m.recipient.lower(),
-            "message_id": m.message_id,
-            "dedupe_key": m.dedupe_key,
-            "item_ids": list(m.item_ids),
-            "status": Status.QUEUED.value,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        for m in messages
-    ]
+    body_ids: dict[str, int] = {}
+    wanted = list(contents)
+    for start in range(0, len(wanted), _CHUNK):
+        for digest, body_id in conn.execute(
+            select(bodies.c.digest, bodies.c.id).where(
+                bodies.c.digest.in_(wanted[start : start + _CHUNK])
+            )
+        ):
+            body_ids[digest] = body_id
+    rows: list[dict[str, Any]] = []
+    items: dict[tuple[str, str], tuple[str, ...]] = {}
+    for digest, (_, messages) in zip(digests, batch, strict=True):
+        for m in messages:
+            key = m.recipient.lower()
+            if (key, m.dedupe_key) in items:
+                continue  # as if queued one after the other: the first one stays
+            items[key, m.dedupe_key] = m.item_ids
+            rows.append(
+                {
+                    "body_id": body_ids[digest],
+                    "recipient": m.recipient,
+                    "recipient_key": key,
+                    "message_id": m.message_id,
+                    "dedupe_key": m.dedupe_key,
+                    "item_ids": list(m.item_ids),
+                    "status": Status.QUEUED.value,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+            )
     if not rows:
         return 0
-    before = _count(conn)
-    _insert_ignoring_conflicts(conn, outbox, rows, keys=["recipient_key", "dedupe_key"])
-    added = _count(conn) - before
-    wanted = {(r["recipient_key"], r["dedupe_key"]) for r in rows}
-    queued = conn.execute(
-        select(outbox.c.id, outbox.c.recipient_key, outbox.c.item_ids).where(
-            outbox.c.body_id == body_id,
-            tuple_(outbox.c.recipient_key, outbox.c.dedupe_key).in_(wanted),
-        )
-    )
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    # RETURNING gives exactly the rows inserted: a conflicting one is not returned.
+    inserted = conn.execute(
+        dialect.insert(outbox)
+        .on_conflict_do_nothing(index_elements=["recipient_key", "dedupe_key"])
+        .returning(outbox.c.id, outbox.c.recipient_key, outbox.c.dedupe_key),
+        rows,
+    ).all()
     _insert_ignoring_conflicts(
         conn,
         sent_items,
         [
             {"recipient_key": row.recipient_key, "item_id": item_id, "outbox_id": row.id}
-            for row in queued
-            for item_id in row.item_ids
+            for row in inserted
+            for item_id in items[row.recipient_key, row.dedupe_key]
         ],
         keys=["recipient_key", "item_id"],
     )
-    return added
-
-
-def _count(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).select_from(outbox)).scalar_one())
+    return len(inserted)
 
 
 def already_sent(conn: Connection, recipient_keys: Iterable[str]) -> dict[str, set[str]]:
     """Item ids already queued for each of these (lower-cased) addresses."""
     keys = list(recipient_keys)
     sent: dict[str, set[str]] = {key: set() for key in keys}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
         for row in conn.execute(
             select(sent_items.c.recipient_key, sent_items.c.item_id).where(
                 sent_items.c.recipient_key.in_(chunk)

@@ -246,3 +246,7 @@ def test_item_blocks_are_reused_across_rules(renderer: EmailRenderer, workshop: 
     assert block_d is not block_a
     assert "6 déc. 2024, 10:30" in block_d.text
     assert "6 déc. 2024, 14:30" in block_a.text
+    # Another zone at the same wall-clock time shows the same moments: one block.
+    same_time = make_rule("fr", timezone="Europe/Berlin")
+    block_e, _ = renderer._item_block(workshop, rule=same_time, default_locale="en")
+    assert block_e is block_d

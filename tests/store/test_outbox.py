@@ -5,7 +5,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, create_engine, func, select
 
 from publisher.store.outbox import (
     NewMessage,
@@ -14,6 +14,7 @@ from publisher.store.outbox import (
     already_sent,
     claim,
     enqueue,
+    enqueue_many,
     mark_permanent,
     mark_sent,
     mark_skipped,
@@ -54,6 +55,37 @@ def test_queued_items_are_remembered_per_recipient(engine: Engine) -> None:
         enqueue(conn, b"y", [_message("a@example.org", "alert:i3", ("i3",))], now=T0)
         sent = already_sent(conn, ["a@example.org", "b@example.org"])
     assert sent == {"a@example.org": {"i1", "i2", "i3"}, "b@example.org": set()}
+
+
+def test_a_batch_keeps_the_first_message_of_a_period_and_only_its_items(engine: Engine) -> None:
+    """Several bodies in one write behave as if queued one after the other: a second
+    message for the same recipient and period (another of their rules) is left out with
+    its items, and so is one already queued by an earlier write."""
+    with engine.begin() as conn:
+        enqueue(conn, b"earlier", [_message("old@example.org", items=("i0",))], now=T0)
+        added = enqueue_many(
+            conn,
+            [
+                (
+                    b"rule one",
+                    [_message("a@example.org", items=("i1",)), _message("b@example.org")],
+                ),
+                (b"rule two", [_message("A@example.org", items=("i2",))]),
+                (b"rule three", [_message("old@example.org", items=("i3",))]),
+                (b"rule one", [_message("c@example.org", "alert:i4", ("i4",))]),
+            ],
+            now=T0,
+        )
+        assert added == 3
+        sent = already_sent(conn, ["a@example.org", "b@example.org", "old@example.org"])
+        assert sent == {
+            "a@example.org": {"i1"},
+            "b@example.org": {"a", "b"},
+            "old@example.org": {"i0"},
+        }
+        bodies_used = conn.execute(select(func.count(func.distinct(outbox.c.body_id)))).scalar_one()
+        assert bodies_used == 2  # "earlier" and "rule one", stored once
+        assert status_counts(conn)[Status.QUEUED] == 4
 
 
 def test_a_claim_leases_rows_and_an_expired_lease_is_claimed_again(engine: Engine) -> None:
