@@ -110,6 +110,7 @@ class EmailRenderer:
         self._blocks: OrderedDict[tuple[object, ...], tuple[_Block, _ItemView]] = OrderedDict()
         self._blocks_max = item_cache_size
         self._blocks_lock = threading.Lock()
+        self._subjects: dict[tuple[int, tuple[str, ...], str], str] = {}
 
     # -- public API -------------------------------------------------------------------
 
@@ -152,6 +153,15 @@ class EmailRenderer:
 
     def digest_subject(self, count: int, fields_of_work: Iterable[str], *, locale: str) -> str:
         """A digest subject, "3 new items: Policing and Elections", plurals from the catalog."""
+        key = (count, tuple(fields_of_work), locale)
+        subject = self._subjects.get(key)
+        if subject is None:
+            subject = self._subjects[key] = self._digest_subject(*key)
+            if len(self._subjects) > self._blocks_max:
+                self._subjects.clear()  # a bound; one pass needs a few hundred at most
+        return subject
+
+    def _digest_subject(self, count: int, fields_of_work: tuple[str, ...], locale: str) -> str:
         catalog = self.environments.catalog(locale)
         labels = [
             formatting.field_of_work_label(s, taxonomy=self.taxonomy, catalog=catalog)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from functools import cache
+from functools import cache, lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -71,8 +71,12 @@ def format_moment(
     )
 
 
+@lru_cache(maxsize=4096)
 def format_period(start: datetime, end: datetime, *, locale: Locale, tz: tzinfo | str) -> str:
-    """A digest's period, as dates in the reader's zone: "Nov 27 – 28, 2026"."""
+    """A digest's period, as dates in the reader's zone: "Nov 27 – 28, 2026".
+
+    Cached: every digest of one pass in one zone and locale shows the same period.
+    """
     zone_info = zone(tz) if isinstance(tz, str) else tz
     return format_interval(start, end, "yMMMd", tzinfo=zone_info, locale=locale)
 
