@@ -13,6 +13,7 @@ built and serialized. It is timed on a sample of recipients and its rate extrapo
 from __future__ import annotations
 
 import random
+import resource
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
@@ -69,7 +70,14 @@ def measure_fanout(context: Context) -> Figures:
     planned: dict[str, float] = {}
     personalized: dict[str, float] = {}
     with peak_rss(planned), timed(context, "fanout_plan") as planning:
-        report = plan(engine, subscriptions, renderer=renderer, settings=settings, now=NOW)
+        report = plan(
+            engine,
+            subscriptions,
+            renderer=renderer,
+            settings=settings,
+            now=NOW,
+            processes=context.plan_processes,
+        )
     rows, contents = _queued(engine)
     with peak_rss(personalized), timed(context, "fanout_personalize") as personalizing:
         sizes = _personalize_all(rows, contents, settings)
@@ -114,6 +122,11 @@ def measure_fanout(context: Context) -> Figures:
         "fanout_s": round(seconds, 2),
         "fanout_msgs_per_s": round(messages / seconds),
         "fanout_rss_before_mb": round(planned["before_mb"], 1),
+        # The largest worker process that rendered bodies (0: none ran); its resident
+        # memory includes the pages it still shares with this process.
+        "plan_worker_peak_rss_mb": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+        ),
     }
     if "peak_mb" in planned and "peak_mb" in personalized:
         figures["plan_peak_rss_mb"] = round(planned["peak_mb"], 1)

@@ -51,6 +51,7 @@ class Context:
     smtp_messages: int = 5_000
     smtp_connections: tuple[int, ...] = (4, 8)
     feed_days: int = 60
+    plan_processes: int | None = None  # None: planning's default (one per CPU)
     profile: Path | None = None  # write a cProfile of each timed step here
     files: dict[str, Path] = field(default_factory=dict)
     shared: dict[str, Any] = field(default_factory=dict)  # data handed between steps

@@ -108,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         "--feed-days", type=int, default=60, help="days of items in the feeds' store"
     )
     parser.add_argument(
+        "--plan-processes",
+        type=int,
+        help="processes rendering the fan-out's bodies (default: planning's, one per CPU)",
+    )
+    parser.add_argument(
         "--only",
         default=",".join(MEASUREMENTS),
         help=f"comma-separated measurements, of: {', '.join(MEASUREMENTS)}",
@@ -138,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             smtp_messages=args.smtp_messages,
             smtp_connections=tuple(int(c) for c in args.smtp_connections.split(",")),
             feed_days=args.feed_days,
+            plan_processes=args.plan_processes,
             profile=args.profile,
         )
         for name, measure in MEASUREMENTS.items():

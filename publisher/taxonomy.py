@@ -57,6 +57,16 @@ class Taxonomy:
         names.update({n.casefold(): c for c, n in self.official_names.items()})
         object.__setattr__(self, "_by_english_name", names)
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Read-only views do not pickle; their contents do (worker processes need it).
+        return _frozen, (
+            dict(self.fields_of_work),
+            dict(self.issuers),
+            dict(self.country_groups),
+            dict(self.regions),
+            dict(self.official_names),
+        )
+
     # -- lookups -------------------------------------------------------------------
 
     def field_of_work(self, text: str) -> str | None:
@@ -146,6 +156,22 @@ def _load(path: Path) -> Taxonomy:
         raise TaxonomyError(f"{path}: malformed taxonomy: {exc!r}") from exc
 
 
+def _frozen(
+    fields_of_work: dict[str, Term],
+    issuers: dict[str, Term],
+    country_groups: dict[str, tuple[str, ...]],
+    regions: dict[str, tuple[str, ...]],
+    official_names: dict[str, str],
+) -> Taxonomy:
+    return Taxonomy(
+        fields_of_work=MappingProxyType(fields_of_work),
+        issuers=MappingProxyType(issuers),
+        country_groups=MappingProxyType(country_groups),
+        regions=MappingProxyType(regions),
+        official_names=MappingProxyType(official_names),
+    )
+
+
 def _build(raw: dict[str, Any]) -> Taxonomy:
     fields = {slugify(label): Term(slugify(label), label) for label in raw["fields_of_work"]}
     issuers: dict[str, Term] = {}
@@ -166,13 +192,7 @@ def _build(raw: dict[str, Any]) -> Taxonomy:
     for name, codes in regions.items():
         if unknown := set(codes) - known:
             raise ValueError(f"region {name!r} names unknown countries {sorted(unknown)}")
-    return Taxonomy(
-        fields_of_work=MappingProxyType(fields),
-        issuers=MappingProxyType(issuers),
-        country_groups=MappingProxyType(groups),
-        regions=MappingProxyType(regions),
-        official_names=MappingProxyType(dict(raw.get("official_names", {}))),
-    )
+    return _frozen(fields, issuers, groups, regions, dict(raw.get("official_names", {})))
 
 
 def extract_taxonomy(

@@ -16,20 +16,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from email.utils import parseaddr
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from publisher.delivery.message import MessageTemplate, make_message_id
+from publisher.delivery._bodies import BodyJob, BodyMaker, default_processes, make_bodies
+from publisher.delivery.message import make_message_id
 from publisher.matching import ItemIndex, match
 from publisher.metrics import METRICS, Metrics
-from publisher.rendering.emails import EmailRenderer, RenderedEmail
+from publisher.rendering.emails import EmailRenderer
 from publisher.settings import Settings
-from publisher.store.items import StoredItem, load_items
+from publisher.store.items import load_items
 from publisher.store.outbox import NewMessage, already_sent, enqueue_many
 from publisher.store.schema import subscriber_state
 from publisher.subscriptions.model import Frequency, Rule, Subscriber, Subscriptions
@@ -85,10 +86,22 @@ def plan(
     now: datetime,
     dry_run: bool = False,
     metrics: Metrics = METRICS,
+    processes: int | None = None,
 ) -> PlanReport:
-    """Queue every alert and digest due at ``now``, in one transaction."""
+    """Queue every alert and digest due at ``now``, in one transaction.
+
+    A large pass renders its bodies in ``processes`` worker processes (default: one
+    per CPU); a small one, or ``processes=1``, renders them here.
+    """
     with engine.connect() as conn, conn.begin() as transaction:
-        report = _plan(conn, subscriptions, renderer=renderer, settings=settings, now=now)
+        report = _plan(
+            conn,
+            subscriptions,
+            renderer=renderer,
+            settings=settings,
+            now=now,
+            processes=default_processes() if processes is None else processes,
+        )
         if dry_run:
             transaction.rollback()
     if not dry_run:  # counted once committed
@@ -103,6 +116,7 @@ def _plan(
     renderer: EmailRenderer,
     settings: Settings,
     now: datetime,
+    processes: int,
 ) -> PlanReport:
     new_subscribers = register_subscribers(conn, subscriptions, now=now)
     starts = {
@@ -113,133 +127,94 @@ def _plan(
     }
     items = load_items(conn)
     sent = already_sent(conn, starts)
-    queue = _Queue(conn, renderer=renderer, settings=settings, now=now)
+    queue = _Queue(BodyMaker(renderer, settings, {item.id: item for item in items}, now=now))
     for group in match(
         subscriptions, ItemIndex.build(items), default_locale=settings.default_locale
     ):
         # Subscribers of one rule who lack the same items get one rendering.
         by_items: dict[tuple[str, ...], list[Subscriber]] = defaultdict(list)
-        fresh_items: dict[tuple[str, ...], tuple[StoredItem, ...]] = {}
         period_end = last_send_time(group.rule, now)
         for subscriber in group.subscribers:
             key = subscriber.email.lower()
             if period_end is not None and period_end < starts[key]:
                 continue  # their first digest is at their next send time, not before
             fresh = tuple(
-                m.item
+                m.item.id
                 for m in group.items
                 if m.item.first_seen >= starts[key] and m.item.id not in sent[key]
             )
             if fresh:
-                ids = tuple(item.id for item in fresh)
-                fresh_items[ids] = fresh
-                by_items[ids].append(subscriber)
+                by_items[fresh].append(subscriber)
         for ids, subscribers in by_items.items():
-            queue.add(group.rule, fresh_items[ids], subscribers)
-    queue.flush()
-    return PlanReport(queue.alerts, queue.digests, new_subscribers)
+            queue.add(group.rule, ids, subscribers, period_end=period_end)
+    report = queue.write(conn, processes=processes, recipe=renderer.recipe())
+    return replace(report, new_subscribers=new_subscribers)
 
 
 class _Queue:
-    """Renders each body once and writes the outbox in batches of about ``batch`` rows."""
+    """The bodies a pass needs, each with its recipients; written in batches of rows."""
 
-    def __init__(
-        self,
-        conn: Connection,
-        *,
-        renderer: EmailRenderer,
-        settings: Settings,
-        now: datetime,
-        batch: int = 2_000,
-    ) -> None:
-        self._conn = conn
-        self._renderer = renderer
-        self._settings = settings
-        self._now = now
-        name, address = parseaddr(settings.sender.from_)
-        self._list_name = name or settings.list_id
-        self._domain = address.rpartition("@")[2] or "localhost"
-        self._batch = batch
-        # Alerts and digests are written apart, so each write counts one kind.
-        self._pending: dict[Frequency, list[tuple[bytes, list[NewMessage]]]] = {
-            Frequency.IMMEDIATE: [],
-            Frequency.DAILY: [],
-        }
-        self._pending_rows = 0
-        self.alerts = self.digests = 0
+    def __init__(self, maker: BodyMaker) -> None:
+        self._maker = maker
+        self._jobs: list[BodyJob] = []
+        self._messages: list[tuple[bool, list[NewMessage]]] = []  # (is an alert, rows)
 
     def add(
-        self, rule: Rule, items: tuple[StoredItem, ...], subscribers: Sequence[Subscriber]
+        self,
+        rule: Rule,
+        item_ids: tuple[str, ...],
+        subscribers: Sequence[Subscriber],
+        *,
+        period_end: datetime | None,
     ) -> None:
-        default_locale = self._settings.default_locale
         if rule.frequency is Frequency.IMMEDIATE:
-            for item in items:
-                rendered = self._renderer.render_alert(
-                    item, rule=rule, default_locale=default_locale
-                )
-                self._enqueue(
-                    Frequency.IMMEDIATE, rendered, f"alert:{item.id}", (item,), subscribers
-                )
+            for item_id in item_ids:
+                self._job(BodyJob(rule, (item_id,), None), f"alert:{item_id}", subscribers)
             return
-        period_end = last_send_time(rule, self._now)
         if period_end is None:
             return
         step = timedelta(days=7 if rule.frequency is Frequency.WEEKLY else 1)
         local_day = period_end.astimezone(ZoneInfo(rule.timezone)).date().isoformat()
-        rendered = self._renderer.render_digest(
-            items,
-            rule=rule,
-            default_locale=default_locale,
-            period_start=period_end - step,
-            period_end=period_end,
-        )
-        self._enqueue(
-            Frequency.DAILY, rendered, f"{rule.frequency}:{local_day}", items, subscribers
-        )
+        job = BodyJob(rule, item_ids, (period_end - step, period_end))
+        self._job(job, f"{rule.frequency}:{local_day}", subscribers)
 
-    def flush(self) -> None:
-        """Write what is pending."""
-        for kind, pending in self._pending.items():
-            if not pending:
-                continue
-            added = enqueue_many(self._conn, pending, now=self._now)
-            if kind is Frequency.IMMEDIATE:
-                self.alerts += added
-            else:
-                self.digests += added
-            pending.clear()
-        self._pending_rows = 0
-
-    def _enqueue(
-        self,
-        kind: Frequency,
-        rendered: RenderedEmail,
-        dedupe_key: str,
-        items: tuple[StoredItem, ...],
-        subscribers: Sequence[Subscriber],
-    ) -> None:
-        template = MessageTemplate.build(
-            rendered,
-            sender=self._settings.sender.from_,
-            reply_to=self._settings.sender.reply_to,
-            list_id=self._settings.list_id,
-            list_name=self._list_name,
-            domain=self._domain,
-            date=self._now,
-        )
-        ids = tuple(item.id for item in items)
-        messages = [
-            NewMessage(
-                recipient=s.email,
-                dedupe_key=dedupe_key,
-                item_ids=ids,
-                message_id=make_message_id(
-                    key=f"{dedupe_key}/{s.email.lower()}", domain=self._domain
-                ),
+    def _job(self, job: BodyJob, dedupe_key: str, subscribers: Sequence[Subscriber]) -> None:
+        domain = self._maker.domain
+        self._jobs.append(job)
+        self._messages.append(
+            (
+                job.period is None,
+                [
+                    NewMessage(
+                        recipient=s.email,
+                        dedupe_key=dedupe_key,
+                        item_ids=job.item_ids,
+                        message_id=make_message_id(
+                            key=f"{dedupe_key}/{s.email.lower()}", domain=domain
+                        ),
+                    )
+                    for s in subscribers
+                ],
             )
-            for s in subscribers
-        ]
-        self._pending[kind].append((template.to_bytes(), messages))
-        self._pending_rows += len(messages)
-        if self._pending_rows >= self._batch:
-            self.flush()
+        )
+
+    def write(
+        self, conn: Connection, *, processes: int, recipe: dict[str, Any], batch: int = 2_000
+    ) -> PlanReport:
+        """Render every body and queue its messages; the report counts the new rows."""
+        counts = {True: 0, False: 0}  # alerts, digests
+        # Alerts and digests are written apart, so each write counts one kind.
+        pending: dict[bool, list[tuple[bytes, list[NewMessage]]]] = {True: [], False: []}
+        rows = 0
+        bodies = make_bodies(self._maker, self._jobs, processes=processes, recipe=recipe)
+        for body, (alert, messages) in zip(bodies, self._messages, strict=True):
+            pending[alert].append((body, messages))
+            rows += len(messages)
+            if rows >= batch:
+                for kind, entries in pending.items():
+                    counts[kind] += enqueue_many(conn, entries, now=self._maker.now)
+                    entries.clear()
+                rows = 0
+        for kind, entries in pending.items():
+            counts[kind] += enqueue_many(conn, entries, now=self._maker.now)
+        return PlanReport(alerts=counts[True], digests=counts[False])

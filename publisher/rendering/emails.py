@@ -102,6 +102,16 @@ class EmailRenderer:
         self.environments = Environments(
             taxonomy=taxonomy, templates=templates, locales=locales, fallback=fallback
         )
+        # What another process needs to build the same renderer (see recipe()).
+        self._options: dict[str, Any] = {
+            "taxonomy": taxonomy,
+            "base_url": base_url,
+            "organisation": organisation,
+            "templates": templates,
+            "locales": locales,
+            "fallback": fallback,
+            "item_cache_size": item_cache_size,
+        }
         self.taxonomy = taxonomy
         self.base_url = base_url.rstrip("/")
         self.organisation = organisation
@@ -113,6 +123,10 @@ class EmailRenderer:
         self._subjects: dict[tuple[int, tuple[str, ...], str], str] = {}
 
     # -- public API -------------------------------------------------------------------
+
+    def recipe(self) -> dict[str, Any]:
+        """Picklable arguments that build an equal renderer in another process."""
+        return dict(self._options)
 
     def render_alert(self, item: StoredItem, *, rule: Rule, default_locale: str) -> RenderedEmail:
         """The message for one new item (frequency ``immediate``)."""

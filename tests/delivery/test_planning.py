@@ -9,10 +9,12 @@ import pytest
 from sqlalchemy import Engine, select
 
 from publisher.collect import collect
+from publisher.delivery import _bodies
 from publisher.delivery.planning import PlanReport, last_send_time, plan
 from publisher.rendering.emails import EmailRenderer
 from publisher.settings import Settings, load_settings
-from publisher.store.outbox import outbox
+from publisher.store.database import open_store
+from publisher.store.schema import bodies, outbox
 from publisher.subscriptions import Subscriptions, parse_subscriptions
 from publisher.subscriptions.model import Format, Frequency, Rule
 from publisher.taxonomy import load_taxonomy
@@ -104,12 +106,26 @@ def _settings(tmp_path: Path, engine: Engine) -> Settings:
 
 
 def _plan(
-    engine: Engine, settings: Settings, subscriptions: Subscriptions, now: datetime, **kwargs: bool
+    engine: Engine,
+    settings: Settings,
+    subscriptions: Subscriptions,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    processes: int | None = None,
 ) -> PlanReport:
     renderer = EmailRenderer(
         taxonomy=load_taxonomy(), base_url=settings.base_url, organisation="OSCE News"
     )
-    return plan(engine, subscriptions, renderer=renderer, settings=settings, now=now, **kwargs)
+    return plan(
+        engine,
+        subscriptions,
+        renderer=renderer,
+        settings=settings,
+        now=now,
+        dry_run=dry_run,
+        processes=processes,
+    )
 
 
 def test_alerts_and_digests_are_queued_once_and_never_empty(tmp_path: Path, engine: Engine) -> None:
@@ -143,3 +159,46 @@ def test_alerts_and_digests_are_queued_once_and_never_empty(tmp_path: Path, engi
         SUBSCRIPTIONS + "  - email: late@example.org\n    frequency: immediate\n"
     )
     assert _plan(engine, settings, later, t1 + timedelta(days=1)) == PlanReport(new_subscribers=1)
+
+
+def test_bodies_rendered_in_worker_processes_are_the_ones_rendered_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass spread over worker processes queues the same rows with the same bytes."""
+    monkeypatch.setattr(_bodies, "PARALLEL_FROM", 1)
+    entries = "".join(
+        f"  - email: reader{n}@example.org\n    locale: {locale}\n"
+        f"    timezone: {zone}\n    frequency: {frequency}\n"
+        for n, (locale, zone, frequency) in enumerate(
+            (locale, zone, frequency)
+            for locale in NINE
+            for zone in ("Asia/Tashkent", "Europe/Vienna")
+            for frequency in ("daily", "immediate")
+        )
+    )
+    subscriptions = _subscriptions("subscribers:\n" + entries)
+    t0 = datetime(2025, 3, 3, 3, 0, tzinfo=UTC)
+    t1 = t0 + timedelta(days=1)
+    queued = []
+    for processes in (1, 2):
+        engine = open_store(f"sqlite:///{tmp_path / f'{processes}.db'}")
+        settings = _settings(tmp_path / str(processes), engine)
+        _plan(engine, settings, subscriptions, t0)
+        asyncio.run(collect(settings, engine, taxonomy=load_taxonomy(), clock=lambda: t0))
+        report = _plan(engine, settings, subscriptions, t1, processes=processes)
+        assert report.alerts > 0 and report.digests > 0
+        with engine.connect() as conn:
+            queued.append(
+                conn.execute(
+                    select(
+                        outbox.c.recipient,
+                        outbox.c.dedupe_key,
+                        outbox.c.message_id,
+                        bodies.c.content,
+                    )
+                    .join(bodies, bodies.c.id == outbox.c.body_id)
+                    .order_by(outbox.c.recipient, outbox.c.dedupe_key)
+                ).all()
+            )
+        engine.dispose()
+    assert queued[0] == queued[1]
