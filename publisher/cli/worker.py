@@ -9,12 +9,14 @@ import socket
 import uuid
 
 import click
+from prometheus_client import start_http_server
 from rich.console import Console
 
 from publisher.cli._context import Context
 from publisher.delivery import SmtpTransport
 from publisher.delivery.message import signer_from_settings
 from publisher.delivery.worker import DeliveryReport, Worker
+from publisher.metrics import METRICS
 
 
 @click.command()
@@ -26,15 +28,25 @@ from publisher.delivery.worker import DeliveryReport, Worker
     type=click.FloatRange(min=0.05),
     help="Seconds between looks at an empty outbox.",
 )
+@click.option(
+    "--metrics",
+    "metrics_address",
+    metavar="HOST:PORT",
+    help="Serve this worker's Prometheus metrics at http://HOST:PORT/metrics.",
+)
 @click.pass_obj
-def worker(ctx: Context, once: bool, poll: float) -> None:
+def worker(ctx: Context, once: bool, poll: float, metrics_address: str | None) -> None:
     """Send from the outbox: claim due messages, send them, record each answer.
 
     Any number of workers (and `publisher run`s) share one PostgreSQL outbox: each
     claims its own rows (FOR UPDATE SKIP LOCKED), so none is sent twice. SIGINT or
     SIGTERM stops after the batch under way. Exits 1 when a message failed for good.
+    `--metrics` serves the worker's own counters (messages by outcome, SMTP times); the
+    outbox gauge comes from `publisher run`'s /metrics, once for all workers.
     """
     settings = ctx.settings
+    if metrics_address is not None:
+        _serve_metrics(metrics_address)
     signer_from_settings(settings.dkim)  # a missing or broken key stops us now
     password = settings.smtp_password
     engine = ctx.engine
@@ -71,3 +83,14 @@ def worker(ctx: Context, once: bool, poll: float) -> None:
     )
     if report.failed:
         raise SystemExit(1)
+
+
+def _serve_metrics(address: str) -> None:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.BadParameter(f"{address!r}: expected HOST:PORT", param_hint="--metrics")
+    try:
+        # A daemon thread: it ends with the process.
+        start_http_server(int(port), addr=host.strip("[]"), registry=METRICS.registry)
+    except OSError as exc:
+        raise click.ClickException(f"--metrics {address}: {exc.strerror or exc}") from exc
