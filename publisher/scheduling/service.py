@@ -120,6 +120,17 @@ class _Server(uvicorn.Server):
         yield
 
 
+def _route_uvicorn_logs() -> None:
+    """uvicorn's lines go to the root handler (ours) in the chosen format. Its startup
+    lines and access log stay at INFO, as uvicorn's own configuration has them, even when
+    the rest is at WARNING."""
+    level = min(logging.INFO, logging.getLogger().getEffectiveLevel())
+    for name in ("uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(level)
+
+
 async def _serve_web(server: uvicorn.Server, where: str) -> None:
     try:
         await server.serve()
@@ -394,6 +405,7 @@ class Service:
             self.load_subscriptions()
         scheduler = AsyncIOScheduler(timezone=UTC, job_defaults=JOB_DEFAULTS)
         self.scheduler = scheduler
+        _route_uvicorn_logs()
         config = uvicorn.Config(
             create_app(self._settings, self._engine),
             host=host,
@@ -401,6 +413,7 @@ class Service:
             server_header=False,
             ws="none",  # the app has no WebSocket routes
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            log_config=None,  # through our handler: --log-format json applies to it too
             **uvicorn_options,
         )
         self.server = server = _Server(config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -89,3 +90,34 @@ def test_run_refuses_an_smtp_username_without_a_password(
     result = CliRunner().invoke(cli, ["run", "--port", "0"])
     assert result.exit_code == 1
     assert "smtp.username = 'mailer' but no password" in result.output
+
+
+def test_run_logs_uvicorn_lines_as_json_when_asked(deployment: Path) -> None:
+    """With --log-format json, uvicorn's startup and access lines are JSON objects too."""
+    env = dict(os.environ, PUBLISHER_SECRET_KEY="run-test-key")
+    with subprocess.Popen(
+        [sys.executable, "-m", "publisher", "--log-format", "json", "run", "--port", "0"],
+        cwd=deployment,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        log = ServerLog(process, "publisher run")
+        try:
+            url = log.wait_started()
+            httpx.get(f"{url}/healthz", timeout=10)
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=STOP_SECONDS)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            log.finish()
+    lines = [line for line in log.lines if line.strip()]
+    not_json = [line for line in lines if not line.startswith("{")]
+    assert not not_json, log.text()
+    records = [json.loads(line) for line in lines]
+    assert any(
+        r["logger"] == "uvicorn.error" and "Uvicorn running on" in r["message"] for r in records
+    )
+    assert any(r["logger"] == "uvicorn.access" and "/healthz" in r["message"] for r in records)
