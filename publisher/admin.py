@@ -14,13 +14,13 @@ import difflib
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
-from publisher.delivery.planning import last_send_time
+from publisher.delivery.planning import last_send_time, next_send_time
 from publisher.matching import Explanation, MatchedItem, explain, match
 from publisher.store.items import StoredItem
 from publisher.store.outbox import (
@@ -87,23 +87,6 @@ class ItemForecast:
     @property
     def not_receiving(self) -> tuple[RuleForecast, ...]:
         return tuple(r for r in self.rules if r.matched is None)
-
-
-def next_send_time(rule: Rule, after: datetime) -> datetime | None:
-    """The first digest time of ``rule`` later than ``after`` (UTC); ``None`` for alerts.
-
-    Found by walking back with the planner's own :func:`last_send_time` from beyond the
-    next period, so that the two agree across daylight-saving changes.
-    """
-    step = timedelta(days=7 if rule.frequency is Frequency.WEEKLY else 1)
-    # A period is at most one step plus a daylight-saving shift long.
-    candidate = last_send_time(rule, after + step + timedelta(hours=3))
-    while candidate is not None:
-        earlier = last_send_time(rule, candidate - timedelta(microseconds=1))
-        if earlier is None or earlier <= after:
-            return candidate
-        candidate = earlier
-    return None
 
 
 def digest_key(rule: Rule, period_end: datetime) -> str:

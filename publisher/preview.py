@@ -7,11 +7,11 @@ was already queued for them, minus the back catalogue), without queuing anything
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Engine, select
 
-from publisher.delivery.planning import last_send_time
+from publisher.delivery.planning import next_send_time, previous_send_time
 from publisher.matching import ItemIndex
 from publisher.matching.explain import Explanation, explain
 from publisher.rendering.emails import EmailRenderer, RenderedEmail
@@ -71,14 +71,14 @@ def preview(
         rendered = renderer.render_alert(first, rule=rule, default_locale=default_locale)
         note = f"{len(fresh)} alert(s) waiting; this is the first"
         return Preview(subscriber, None, rendered, (first,), (explain(first, rule),), note)
-    step = timedelta(days=7 if rule.frequency is Frequency.WEEKLY else 1)
-    send_at = last_send_time(rule, at + step)
-    assert send_at is not None  # digests always have a send time
+    send_at = next_send_time(rule, at)
+    period_start = send_at and previous_send_time(rule, send_at)
+    assert send_at is not None and period_start is not None  # digests have send times
     rendered = renderer.render_digest(
         fresh,
         rule=rule,
         default_locale=default_locale,
-        period_start=send_at - step,
+        period_start=period_start,
         period_end=send_at,
     )
     reasons = tuple(explain(by_id[item.id], rule) for item in fresh)

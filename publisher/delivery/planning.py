@@ -77,6 +77,28 @@ def last_send_time(rule: Rule, now: datetime) -> datetime | None:
         day -= step
 
 
+def next_send_time(rule: Rule, after: datetime) -> datetime | None:
+    """The first digest time of ``rule`` later than ``after`` (UTC); ``None`` for alerts.
+
+    Found by walking back with :func:`last_send_time` from beyond the next period, so
+    that the two agree across daylight-saving changes (a day of 23 or 25 hours).
+    """
+    step = timedelta(days=7 if rule.frequency is Frequency.WEEKLY else 1)
+    # A period is at most one step plus a daylight-saving shift long.
+    candidate = last_send_time(rule, after + step + timedelta(hours=3))
+    while candidate is not None:
+        earlier = last_send_time(rule, candidate - timedelta(microseconds=1))
+        if earlier is None or earlier <= after:
+            return candidate
+        candidate = earlier
+    return None
+
+
+def previous_send_time(rule: Rule, send_time: datetime) -> datetime | None:
+    """The digest time before ``send_time``: where the period ending then began."""
+    return last_send_time(rule, send_time - timedelta(microseconds=1))
+
+
 def plan(
     engine: Engine,
     subscriptions: Subscriptions,
@@ -173,9 +195,10 @@ class _Queue:
             return
         if period_end is None:
             return
-        step = timedelta(days=7 if rule.frequency is Frequency.WEEKLY else 1)
+        period_start = previous_send_time(rule, period_end)
+        assert period_start is not None
         local_day = period_end.astimezone(ZoneInfo(rule.timezone)).date().isoformat()
-        job = BodyJob(rule, item_ids, (period_end - step, period_end))
+        job = BodyJob(rule, item_ids, (period_start, period_end))
         self._job(job, f"{rule.frequency}:{local_day}", subscribers)
 
     def _job(self, job: BodyJob, dedupe_key: str, subscribers: Sequence[Subscriber]) -> None:

@@ -90,6 +90,31 @@ def test_preview_of_a_digest_names_its_send_time(config: str) -> None:
     assert "<html" in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("at", "sent"),
+    [
+        # 07:45 in Vienna, given in UTC as `publisher run`'s clock has it. The day before
+        # clocks go back (25 October 2099) has 25 hours; the day before they go forward
+        # (29 March 2099) has 23.
+        ("2099-10-24T05:45+00:00", "sent 2099-10-25T07:30:00+01:00"),
+        ("2099-03-28T06:45+00:00", "sent 2099-03-29T07:30:00+02:00"),
+    ],
+    ids=["25-hour day", "23-hour day"],
+)
+def test_preview_names_the_next_send_time_across_daylight_saving(
+    config: str, at: str, sent: str
+) -> None:
+    """Just after one send time, the next is the next local 07:30, whatever the day's length."""
+    runner = CliRunner()
+    runner.invoke(cli, ["--config", config, "send"])
+    runner.invoke(cli, ["--config", config, "collect"])
+    result = runner.invoke(
+        cli, ["--config", config, "preview", "desk@example.org", "--format", "text", "--at", at]
+    )
+    assert result.exit_code == 0, result.output
+    assert sent in result.stderr
+
+
 def test_preview_of_an_unknown_address_fails(config: str) -> None:
     """An address not in subscriptions.yaml is an error that names the file."""
     result = CliRunner().invoke(cli, ["--config", config, "preview", "who@example.org"])
