@@ -23,6 +23,7 @@ from publisher.cli.send import send
 from publisher.cli.serve import serve
 from publisher.cli.status import status
 from publisher.cli.subscribers import subscribers
+from publisher.cli.suppress import suppress_command
 from publisher.cli.worker import worker
 from publisher.errors import PublisherError
 from publisher.logs import LogFormat, configure_logging
@@ -77,6 +78,7 @@ cli.add_command(status)
 cli.add_command(subscribers)
 cli.add_command(retry_command)
 cli.add_command(resubscribe)
+cli.add_command(suppress_command)
 cli.add_command(explain_command)
 cli.add_command(worker)
 
