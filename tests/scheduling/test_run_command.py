@@ -53,12 +53,14 @@ def test_run_refuses_broken_subscriptions(
     assert "nothing was done" in result.output and "subscriptions.yaml:2:" in result.output
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_run_serves_and_stops_on_a_signal(deployment: Path, stop: signal.Signals) -> None:
-    """`publisher run` answers /healthz and exits 0 on SIGTERM or SIGINT, without a traceback."""
+def _run_and_stop(
+    deployment: Path, stop: signal.Signals, *options: str
+) -> tuple[httpx.Response, int, ServerLog]:
+    """Start `publisher [options] run`, GET /healthz, send ``stop``: the answer, the exit
+    status and the output."""
     env = dict(os.environ, PUBLISHER_SECRET_KEY="run-test-key")
     with subprocess.Popen(
-        [sys.executable, "-m", "publisher", "run", "--port", "0"],
+        [sys.executable, "-m", "publisher", *options, "run", "--port", "0"],
         cwd=deployment,
         env=env,
         stdout=subprocess.PIPE,
@@ -75,6 +77,13 @@ def test_run_serves_and_stops_on_a_signal(deployment: Path, stop: signal.Signals
             if process.poll() is None:
                 process.kill()
             log.finish()
+    return response, status, log
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_run_serves_and_stops_on_a_signal(deployment: Path, stop: signal.Signals) -> None:
+    """`publisher run` answers /healthz and exits 0 on SIGTERM or SIGINT, without a traceback."""
+    response, status, log = _run_and_stop(deployment, stop)
     assert response.status_code == 200
     assert status == 0, log.text()
     assert "Application shutdown complete" in log.text()
@@ -94,25 +103,8 @@ def test_run_refuses_an_smtp_username_without_a_password(
 
 def test_run_logs_uvicorn_lines_as_json_when_asked(deployment: Path) -> None:
     """With --log-format json, uvicorn's startup and access lines are JSON objects too."""
-    env = dict(os.environ, PUBLISHER_SECRET_KEY="run-test-key")
-    with subprocess.Popen(
-        [sys.executable, "-m", "publisher", "--log-format", "json", "run", "--port", "0"],
-        cwd=deployment,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as process:
-        log = ServerLog(process, "publisher run")
-        try:
-            url = log.wait_started()
-            httpx.get(f"{url}/healthz", timeout=10)
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=STOP_SECONDS)
-        finally:
-            if process.poll() is None:
-                process.kill()
-            log.finish()
+    _, status, log = _run_and_stop(deployment, signal.SIGTERM, "--log-format", "json")
+    assert status == 0, log.text()
     lines = [line for line in log.lines if line.strip()]
     not_json = [line for line in lines if not line.startswith("{")]
     assert not not_json, log.text()
