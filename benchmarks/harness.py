@@ -52,6 +52,7 @@ class Context:
     smtp_connections: tuple[int, ...] = (4, 8)
     feed_days: int = 60
     plan_processes: int | None = None  # None: planning's default (one per CPU)
+    workers_database_url: str | None = None  # PostgreSQL the workers step may empty
     profile: Path | None = None  # write a cProfile of each timed step here
     files: dict[str, Path] = field(default_factory=dict)
     shared: dict[str, Any] = field(default_factory=dict)  # data handed between steps

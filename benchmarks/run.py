@@ -7,7 +7,8 @@ Prints a table for people, then one JSON object on the last line for machines. E
 measurement is a function in MEASUREMENTS that takes the Context and returns its
 figures; add one there to measure something new. They live beside this file:
 ``fanout.py`` (plan + personalize, and the naive path), ``sending.py`` (our Worker
-against Postfix's smtp-source into smtp-sink), ``feed_build.py`` (static feeds, full
+against Postfix's smtp-source into smtp-sink), ``workers.py`` (1, 2 and 3 ``publisher
+worker`` processes on one PostgreSQL outbox), ``feed_build.py`` (static feeds, full
 and incremental), ``harness.py`` (what they share), ``synthetic.py`` (the data).
 """
 
@@ -27,6 +28,7 @@ from fanout import measure_fanout, measure_naive
 from feed_build import measure_feeds
 from harness import Context, Figures, best_of, gc_paused, run_peak_rss_mb
 from sending import measure_smtp
+from workers import measure_workers
 
 from publisher.subscriptions import load_subscriptions
 from publisher.taxonomy import load_taxonomy
@@ -78,10 +80,11 @@ MEASUREMENTS: dict[str, Callable[[Context], Figures]] = {
     "fanout": measure_fanout,
     "naive": measure_naive,  # after fanout: the same data
     "smtp": measure_smtp,  # after fanout: messages of its median size
+    "workers": measure_workers,  # after fanout: 1, 2, 3 worker processes on PostgreSQL
     "feeds": measure_feeds,
     "peak_rss": measure_peak_rss,  # last: it sees the peak of all the others
 }
-NEEDS = {"naive": "fanout", "smtp": "fanout"}
+NEEDS = {"naive": "fanout", "smtp": "fanout", "workers": "fanout"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         "--plan-processes",
         type=int,
         help="processes rendering the fan-out's bodies (default: planning's, one per CPU)",
+    )
+    parser.add_argument(
+        "--workers-database-url",
+        help="PostgreSQL the workers step may empty (default: $PUBLISHER_BENCH_DATABASE_URL)",
     )
     parser.add_argument(
         "--only",
@@ -144,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             smtp_connections=tuple(int(c) for c in args.smtp_connections.split(",")),
             feed_days=args.feed_days,
             plan_processes=args.plan_processes,
+            workers_database_url=args.workers_database_url,
             profile=args.profile,
         )
         for name, measure in MEASUREMENTS.items():
