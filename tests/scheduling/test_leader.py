@@ -101,9 +101,9 @@ def test_a_standing_by_service_takes_over_when_the_leader_stops(
             await asyncio.sleep(0.05)
 
     async def scenario() -> tuple[list[str], list[str], list[str]]:
-        a = asyncio.create_task(first.run(host="127.0.0.1", port=0, log_config=None))
+        a = asyncio.create_task(first.run(host="127.0.0.1", port=0))
         await until(lambda: first.leading, "the first service never led")
-        b = asyncio.create_task(second.run(host="127.0.0.1", port=0, log_config=None))
+        b = asyncio.create_task(second.run(host="127.0.0.1", port=0))
         await until(lambda: second.scheduler is not None and second.scheduler.running, "b")
         await asyncio.sleep(0.6)  # a few polls: it must not lead while the first does
         leader_jobs, standby_jobs = job_ids(first), job_ids(second)

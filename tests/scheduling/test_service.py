@@ -225,7 +225,7 @@ def test_run_collects_sends_the_alert_serves_http_and_stops_cleanly(
     service, _ = _alert_service(tmp_path, engine, server)
 
     async def scenario() -> int:
-        running = asyncio.create_task(service.run(host="127.0.0.1", port=0, log_config=None))
+        running = asyncio.create_task(service.run(host="127.0.0.1", port=0))
         deadline = clock_time.monotonic() + WAIT_SECONDS
         while not server.handler.messages and clock_time.monotonic() < deadline:
             assert not running.done(), running
@@ -281,7 +281,7 @@ def test_stopping_waits_for_the_sends_under_way(
     service, _ = _alert_service(tmp_path, engine, server, transport=gated)
 
     async def scenario() -> None:
-        running = asyncio.create_task(service.run(host="127.0.0.1", port=0, log_config=None))
+        running = asyncio.create_task(service.run(host="127.0.0.1", port=0))
         await asyncio.wait_for(waiting.wait(), WAIT_SECONDS)  # a pass is sending
         service.request_stop()
         await asyncio.sleep(0.3)
@@ -308,7 +308,7 @@ def test_stopping_gives_up_on_a_stuck_pass_after_the_bound(
     )
 
     async def scenario() -> float:
-        running = asyncio.create_task(service.run(host="127.0.0.1", port=0, log_config=None))
+        running = asyncio.create_task(service.run(host="127.0.0.1", port=0))
         await asyncio.wait_for(waiting.wait(), WAIT_SECONDS)
         began = clock_time.monotonic()
         service.request_stop()
@@ -331,7 +331,7 @@ def test_run_reports_a_port_in_use_and_runs_no_job(
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(ListenError, match=f"cannot listen on 127.0.0.1:{port}"):
-            asyncio.run(service.run(host="127.0.0.1", port=port, log_config=None))
+            asyncio.run(service.run(host="127.0.0.1", port=port))
     assert server.handler.messages == []
     assert _statuses(engine) == set()
 
@@ -364,7 +364,7 @@ def test_the_running_scheduler_fires_the_digest_job_and_the_digest_goes_out(
             await asyncio.sleep(0.05)
 
     async def scenario() -> None:
-        running = asyncio.create_task(service.run(host="127.0.0.1", port=0, log_config=None))
+        running = asyncio.create_task(service.run(host="127.0.0.1", port=0))
         await wait_for(lambda: _stored(engine) > 0 and service.idle, running)
         assert server.handler.messages == []  # 08:00: nothing due yet
         assert service.scheduler is not None
