@@ -9,7 +9,8 @@ Then one new item is collected (a Markdown file in a folder source, through
 ``publisher.collect.collect``) and the feeds are built again: with the FeedBuilder of the
 full build, as ``publisher run`` does after each collection (its entry cache is warm),
 and with a new one, as ``publisher feeds build`` does (cold). Each is the best of
-``--repeat``, each repeat with one more new item.
+``--repeat``, each repeat with one more new item. The process's peak memory over these
+builds is reported too (``feeds_peak_rss_mb``): a builder keeps the entries it wrote.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import synthetic
-from harness import SETTINGS, Context, Figures, timed
+from harness import SETTINGS, Context, Figures, peak_rss, timed
 from sqlalchemy import Engine
 
 from publisher.collect import collect
@@ -80,30 +81,32 @@ def measure_feeds(context: Context) -> Figures:
         full = sum(len(builder.select(conn, spec).ids) == settings.feeds.entries for spec in specs)
 
     builds = []
-    for attempt in range(context.repeat):
-        builder = FeedBuilder(settings, taxonomy=context.taxonomy)  # as a new process has
-        out = directory / f"out-{attempt}"
-        with timed(context, "feeds_full") as building:
-            report = build_static(builder, engine, out)
-        builds.append(building.seconds)
-    written = len(report.written)
-    size = sum(path.stat().st_size for path in out.rglob("*") if path.is_file())
-
     warm: list[float] = []
     cold: list[float] = []
     collecting = []
-    for number in range(2 * context.repeat):
-        kind, times = ("warm", warm) if number % 2 == 0 else ("cold", cold)
-        collecting.append(_collect_one(context, settings, engine, folder, number))
-        if kind == "cold":
-            builder = FeedBuilder(settings, taxonomy=context.taxonomy)
-        with timed(context, f"feeds_incremental_{kind}") as rebuilding:
-            incremental = build_static(builder, engine, out)
-        times.append(rebuilding.seconds)
-        if not incremental.changed_feeds:
-            raise RuntimeError("a new item changed no feed")
+    memory: dict[str, float] = {}
+    with peak_rss(memory):
+        for attempt in range(context.repeat):
+            builder = FeedBuilder(settings, taxonomy=context.taxonomy)  # as a new process has
+            out = directory / f"out-{attempt}"
+            with timed(context, "feeds_full") as building:
+                report = build_static(builder, engine, out)
+            builds.append(building.seconds)
+        written = len(report.written)
+        size = sum(path.stat().st_size for path in out.rglob("*") if path.is_file())
+
+        for number in range(2 * context.repeat):
+            kind, times = ("warm", warm) if number % 2 == 0 else ("cold", cold)
+            collecting.append(_collect_one(context, settings, engine, folder, number))
+            if kind == "cold":
+                builder = FeedBuilder(settings, taxonomy=context.taxonomy)
+            with timed(context, f"feeds_incremental_{kind}") as rebuilding:
+                incremental = build_static(builder, engine, out)
+            times.append(rebuilding.seconds)
+            if not incremental.changed_feeds:
+                raise RuntimeError("a new item changed no feed")
     engine.dispose()
-    return {
+    figures: Figures = {
         "feeds_items": len(fetched),
         "feeds_standard_specs": len(specs),
         "feeds_with_all_entries": full,
@@ -115,6 +118,9 @@ def measure_feeds(context: Context) -> Figures:
         "feeds_incremental_s": round(min(warm), 3),
         "feeds_incremental_cold_s": round(min(cold), 3),
     }
+    if "peak_mb" in memory:  # where the kernel lets the peak be reset
+        figures["feeds_peak_rss_mb"] = round(memory["peak_mb"], 1)
+    return figures
 
 
 def _collect_one(

@@ -8,7 +8,7 @@ which moves only when what the reader sees of the item changes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
 
@@ -106,6 +106,8 @@ class EntryMaker:
     entry_id_prefix: str
     scheme_base: str  # {base_url}/feeds/
     max_content: int
+    # Labels by (kind, slug): the same few fields, countries and issuers on every entry.
+    _labels: dict[tuple[str, str], str] = field(default_factory=dict, compare=False, repr=False)
 
     def entry(self, item: StoredItem) -> Entry:
         shown, is_fallback = choose(item, self.locale, self.default_locale)
@@ -128,11 +130,7 @@ class EntryMaker:
             content_html=self._content(shown, link),
             published=item.published,
             updated=entry_updated(item, shown),
-            author=(
-                xml_safe(issuer_label(item.issuer, taxonomy=self.taxonomy, catalog=self.catalog))
-                if item.issuer
-                else None
-            ),
+            author=xml_safe(self._label("issuer", item.issuer)) if item.issuer else None,
             link=link,
             alternates=alternates,
             categories=self._categories(item),
@@ -153,19 +151,24 @@ class EntryMaker:
 
     def _categories(self, item: StoredItem) -> tuple[Category, ...]:
         fields = [
-            Category(
-                f"{self.scheme_base}{FIELD_SCHEME}",
-                slug,
-                field_of_work_label(slug, taxonomy=self.taxonomy, catalog=self.catalog),
-            )
+            Category(f"{self.scheme_base}{FIELD_SCHEME}", slug, self._label("field", slug))
             for slug in item.fields_of_work
         ]
         countries = [
-            Category(
-                f"{self.scheme_base}{COUNTRY_SCHEME}",
-                code,
-                country_name(code, taxonomy=self.taxonomy, catalog=self.catalog),
-            )
+            Category(f"{self.scheme_base}{COUNTRY_SCHEME}", code, self._label("country", code))
             for code in item.countries
         ]
         return (*fields, *countries)
+
+    def _label(self, kind: str, slug: str) -> str:
+        """A field of work's, country's or issuer's name in the maker's language."""
+        label = self._labels.get((kind, slug))
+        if label is None:
+            name = _NAMERS[kind]
+            label = self._labels[(kind, slug)] = name(
+                slug, taxonomy=self.taxonomy, catalog=self.catalog
+            )
+        return label
+
+
+_NAMERS = {"field": field_of_work_label, "country": country_name, "issuer": issuer_label}

@@ -31,7 +31,6 @@ from pyuca import Collator
 from sqlalchemy import Connection, Engine, select
 
 from publisher.feeds.build import FeedBuilder
-from publisher.feeds.selection import Selection
 from publisher.feeds.spec import FeedFormat, FeedSpec, standard_specs
 from publisher.rendering.formatting import country_name, field_of_work_label
 from publisher.store.schema import items
@@ -68,34 +67,33 @@ def build_static(
     report = BuildReport()
     chosen = locales or builder.locales
     with engine.connect() as conn:
-        specs = list(standard_specs(builder.taxonomy))
-        selections = {spec: builder.select(conn, spec) for spec in specs}
-        stamps = _stamps(conn, {i for s in selections.values() for i in s.ids})
-        plans: list[tuple[str, FeedSpec, str]] = []
+        selections = builder.select_ids(conn, standard_specs(builder.taxonomy))
+        stamps = _stamps(conn, {i for ids in selections.values() for i in ids})
+        # What each feed's signature says besides the locale's fingerprint.
+        contents = {spec: _contents(ids, stamps) for spec, ids in selections.items()}
+        plans: list[tuple[str, FeedSpec]] = []
         needed: set[str] = set()
         for locale in chosen:
             fingerprint = builder.fingerprint(locale)
-            for spec in specs:
-                selection = selections[spec]
-                signature = _signature(fingerprint, selection, stamps)
+            present = _files_under(out_dir / locale)
+            for spec, ids in selections.items():
+                signature = _signature(fingerprint, contents[spec])
                 key = f"{locale}/{spec.key}"
                 fresh[key] = signature
-                files_present = all(
-                    (out_dir / locale / spec.path(fmt)).is_file() for fmt in FeedFormat
-                )
+                files_present = all(spec.path(fmt) in present for fmt in FeedFormat)
                 if manifest.get(key) == signature and files_present:
                     report.skipped += len(FeedFormat)
                     continue
-                plans.append((locale, spec, signature))
-                needed.update(selection.ids)
+                plans.append((locale, spec))
+                needed.update(ids)
         loaded = builder.load(conn, needed) if needed else {}
-    for done, (locale, spec, _) in enumerate(plans, start=1):
+    for done, (locale, spec) in enumerate(plans, start=1):
         if progress is not None:
             progress(done, len(plans))
         for fmt in FeedFormat:
-            built = builder.render(locale, spec, fmt, selections[spec], loaded)
+            data = builder.document(locale, spec, fmt, selections[spec], loaded)
             relative = f"{locale}/{spec.path(fmt)}"
-            if _write_if_changed(out_dir / relative, built.data):
+            if _write_if_changed(out_dir / relative, data):
                 report.written.append(relative)
             else:
                 report.unchanged += 1
@@ -119,9 +117,24 @@ def _stamps(conn: Connection, ids: set[str]) -> dict[str, str]:
     return {row.id: f"{row.changed_at.isoformat()} {row.entry_id}" for row in conn.execute(query)}
 
 
-def _signature(fingerprint: str, selection: Selection, stamps: dict[str, str]) -> str:
-    parts = [fingerprint, *(f"{i} {stamps.get(i)}" for i in selection.ids)]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+def _contents(ids: tuple[str, ...], stamps: dict[str, str]) -> str:
+    """A feed's items and their stamps, as its signature holds them after the fingerprint."""
+    return "".join(f"\n{i} {stamps.get(i)}" for i in ids)
+
+
+def _signature(fingerprint: str, contents: str) -> str:
+    return hashlib.sha256(f"{fingerprint}{contents}".encode()).hexdigest()[:32]
+
+
+def _files_under(directory: Path) -> set[str]:
+    """The files under ``directory``, as paths relative to it: one listing per folder
+    instead of a look-up per feed file."""
+    found: set[str] = set()
+    for folder, _, names in os.walk(directory):
+        relative = Path(folder).relative_to(directory).as_posix()
+        prefix = "" if relative == "." else f"{relative}/"
+        found.update(f"{prefix}{name}" for name in names)
+    return found
 
 
 def _read_manifest(out_dir: Path) -> dict[str, str]:
@@ -187,7 +200,7 @@ def opml(builder: FeedBuilder, locale: str) -> bytes:
             )
             for code in builder.taxonomy.countries
         ),
-        key=lambda pair: (_collator().sort_key(pair[0]), pair[1]),
+        key=lambda pair: (_sort_key(pair[0]), pair[1]),
     )
     title = gettext("%(organisation)s: feeds") % {"organisation": organisation}
     fields_heading = gettext("Fields of work")
@@ -218,6 +231,14 @@ def opml(builder: FeedBuilder, locale: str) -> bytes:
 @cache
 def _collator() -> Collator:
     return Collator()
+
+
+@cache
+def _sort_key(name: str) -> tuple[int, ...]:
+    """The collation key of a country name: pyuca takes most of an OPML file to make one,
+    and the names are few (each country's, in each language), so each is made once."""
+    key: tuple[int, ...] = _collator().sort_key(name)
+    return key
 
 
 def _text(value: str) -> str:

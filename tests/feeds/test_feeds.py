@@ -19,6 +19,7 @@ from lxml import etree
 from sqlalchemy import Engine
 
 from publisher.feeds import BuiltFeed, FeedBuilder, FeedFormat, FeedSpec, UnknownFeed
+from publisher.feeds.selection import SCAN_ITEMS, select_ids, select_items
 from publisher.feeds.spec import standard_specs
 from publisher.items import FetchedItem, Translation
 from publisher.settings import Settings
@@ -594,6 +595,28 @@ def test_each_feed_holds_the_items_its_filter_names(site: Site, taxonomy: Taxono
     published = {item.id: item.published for item in everything}
     for ids in selected.values():
         assert [published[i] for i in ids] == sorted((published[i] for i in ids), reverse=True)
+
+
+def test_feeds_selected_together_hold_what_each_selected_alone_holds(
+    site: Site, taxonomy: Taxonomy
+) -> None:
+    """select_ids, one pass over the items for many feeds (a query each for the feeds the
+    pass leaves not full when it stops early), gives each feed the ids select_items gives
+    it, whatever the feed size and wherever the pass stops."""
+    specs = [
+        *standard_specs(taxonomy),
+        FeedSpec.of(["policing"], ["UZ"]),
+        FeedSpec.of(["policing", "elections"], ["MD", "UZ"]),
+        FeedSpec.of(["elections", "policing"]),
+        FeedSpec.of([], ["RS", "IS"]),
+    ]
+    with site.engine.connect() as conn:
+        for limit in (1, 5, 50):
+            alone = {spec: select_items(conn, spec, limit=limit).ids for spec in specs}
+            for scan in (0, 1, 7, SCAN_ITEMS):
+                together = select_ids(conn, specs, limit=limit, scan=scan)
+                assert list(together) == specs
+                assert together == alone, (limit, scan)
 
 
 def test_a_feed_holds_at_most_the_newest_entries(site: Site) -> None:

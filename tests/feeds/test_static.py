@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from sqlalchemy import Engine
 
 from publisher.cli import cli
-from publisher.feeds import FeedBuilder, FeedFormat
+from publisher.feeds import FeedBuilder, FeedFormat, build
 from publisher.feeds.spec import standard_specs
 from publisher.feeds.static import MANIFEST, build_static
 from publisher.settings import Settings
@@ -197,3 +197,64 @@ def test_the_command_builds_into_out_and_prints_the_counts(
     second = runner.invoke(cli, ["feeds", "build", "--out", "out"])
     assert second.exit_code == 0, second.output
     assert f"Feeds in out: 0 written, {count} unchanged" in second.output
+
+
+NEW_ITEM = """\
+---
+title: "Election observers in Moldova meet again"
+published: 2025-03-05T10:00:00+00:00
+issuer: mission-to-moldova
+fields_of_work: [elections]
+countries: [MD]
+summary: "Observers met again."
+---
+
+Observers met again to <b>compare</b> their findings & plan.
+"""
+EDIT = b"The workshop materials are available on request."
+
+
+def test_a_warm_builder_rebuilds_what_a_new_builder_builds(
+    collected: Engine,
+    settings: Settings,
+    content_dir: Path,
+    taxonomy: Taxonomy,
+    tmp_path: Path,
+) -> None:
+    """After a new item and an edit, the rebuild by the builder of the first build (every
+    entry written and kept) writes byte for byte what a new builder writes into an empty
+    folder, manifest included: the edited item's entries are written again."""
+    builder = FeedBuilder(make_settings(content_dir, locales=SITE_LOCALES), taxonomy=taxonomy)
+    out = tmp_path / "feeds"
+    build_static(builder, collected, out)
+    before = feed_files(out)
+    edit_english(content_dir)
+    (content_dir / "2025-03-05-observers-meet-again.en.md").write_text(NEW_ITEM, encoding="utf-8")
+    collect_at(settings, collected, EDITED_AT)
+    report = build_static(builder, collected, out)
+    fresh = tmp_path / "fresh"
+    build_static(FeedBuilder(builder.settings, taxonomy=taxonomy), collected, fresh)
+    assert feed_files(out) == feed_files(fresh)
+    assert (out / MANIFEST).read_bytes() == (fresh / MANIFEST).read_bytes()
+    for fmt in FeedFormat:
+        path = f"en/all.{fmt}"
+        assert path in report.written
+        assert EDIT not in before[path] and EDIT in (out / path).read_bytes(), path
+        assert b"Observers met again" in (out / path).read_bytes(), path
+    assert "en/country/MD.atom" in report.written and "en/field/policing.atom" in report.written
+
+
+def test_the_entry_cache_keeps_to_its_size(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room for a few entries only, the builder drops the least recently used ones,
+    counts what it keeps, and writes the same bytes."""
+    monkeypatch.setattr(build, "ENTRY_CACHE_BYTES", 40_000)
+    builder = FeedBuilder(site.settings, taxonomy=site.builder.taxonomy)
+    out = tmp_path / "feeds"
+    build_static(builder, site.engine, out)
+    assert feed_files(out) == site.files()
+    kept = list(builder._entries.values())  # the cache's own records: what is counted
+    assert 1 <= len(kept) < 20
+    assert builder._cached_bytes == sum(record.size for record in kept)
+    assert builder._cached_bytes <= 40_000 or len(kept) == 1
