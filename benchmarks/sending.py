@@ -7,6 +7,10 @@ loopback port, which accepts every message and throws it away. Neither pipelines
 from an outbox holding the K messages (one shared body, as a digest is stored) and does
 all a real pass does: claim batches, check suppressions, personalize, send, record each
 answer in the store (SQLite here).
+
+Beside the rates, the CPU time each side spends per message (user + system, from
+``getrusage``): on a machine shared with other work the rates move with the load, the
+CPU a message costs much less.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -61,9 +66,11 @@ def measure_smtp(context: Context) -> Figures:
     figures: Figures = {"smtp_messages": count, "smtp_message_kb": round(len(message) / 1024, 1)}
     for number, connections in enumerate(context.smtp_connections):
         with _smtp_sink(sink) as ours_sink:
-            ours = _send_with_worker(context, body, port=ours_sink.port, connections=connections)
+            ours, our_cpu = _send_with_worker(
+                context, body, port=ours_sink.port, connections=connections
+            )
         with _smtp_sink(sink) as their_sink:
-            theirs = _send_with_smtp_source(
+            theirs, their_cpu = _send_with_smtp_source(
                 source, message_file, their_sink.port, connections, count
             )
         for who, done in (("the worker", ours_sink), ("smtp-source", their_sink)):
@@ -73,6 +80,8 @@ def measure_smtp(context: Context) -> Figures:
             f"smtp_msgs_per_s_c{connections}": round(count / ours),
             f"smtp_source_msgs_per_s_c{connections}": round(count / theirs),
             f"smtp_vs_smtp_source_c{connections}": round(theirs / ours, 2),
+            f"smtp_worker_cpu_us_per_msg_c{connections}": round(our_cpu / count * 1e6),
+            f"smtp_source_cpu_us_per_msg_c{connections}": round(their_cpu / count * 1e6),
         }
         if number == 0:  # the first count asked for is the headline (4: the default)
             figures["smtp_connections"] = connections
@@ -134,8 +143,11 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"smtp-sink is not listening on 127.0.0.1:{port} after 10 s")
 
 
-def _send_with_worker(context: Context, body: bytes, *, port: int, connections: int) -> float:
-    """Seconds for ``Worker.run_once`` to send the whole pre-filled outbox."""
+def _send_with_worker(
+    context: Context, body: bytes, *, port: int, connections: int
+) -> tuple[float, float]:
+    """Seconds for ``Worker.run_once`` to send the whole pre-filled outbox, and the CPU
+    seconds this process spent on it."""
     directory = context.directory / f"smtp-c{connections}"
     directory.mkdir()
     settings = context.settings(
@@ -173,18 +185,26 @@ def _send_with_worker(context: Context, body: bytes, *, port: int, connections: 
             )
             return await worker.run_once()
 
+    before = _cpu(resource.RUSAGE_SELF)
     with timed(context, f"smtp_worker_c{connections}") as sending:
         report = asyncio.run(send())
+    cpu = _cpu(resource.RUSAGE_SELF) - before
     engine.dispose()
     if report.sent != context.smtp_messages:
         raise RuntimeError(f"the worker sent {report.sent} of {context.smtp_messages}: {report}")
-    return sending.seconds
+    return sending.seconds, cpu
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _send_with_smtp_source(
     program: str, message_file: Path, port: int, connections: int, count: int
-) -> float:
-    """Seconds for smtp-source to send ``count`` copies of the file over ``connections``."""
+) -> tuple[float, float]:
+    """Seconds for smtp-source to send ``count`` copies of the file over ``connections``,
+    and its CPU seconds (the sink, still running, is not counted)."""
     command = [
         program,
         "-d",  # keep each connection for the next message, as our transport does
@@ -195,10 +215,12 @@ def _send_with_smtp_source(
         "-t", "reader@example.net",
         f"127.0.0.1:{port}",
     ]  # fmt: skip
+    before = _cpu(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, check=False)
     seconds = time.perf_counter() - start
+    cpu = _cpu(resource.RUSAGE_CHILDREN) - before
     if done.returncode != 0:
         print(done.stderr.decode(errors="replace"), file=sys.stderr)
         raise RuntimeError(f"smtp-source exited with status {done.returncode}")
-    return seconds
+    return seconds, cpu

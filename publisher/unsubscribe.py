@@ -17,12 +17,17 @@ leak further.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
+import re
 from collections.abc import Sequence
 from email.utils import parseaddr
 from functools import lru_cache
+from typing import Any
 from urllib.parse import quote
 
-from itsdangerous import BadData, URLSafeSerializer
+from itsdangerous import BadData, HMACAlgorithm, Signer, URLSafeSerializer
+from itsdangerous.encoding import want_bytes
 
 from publisher.errors import PublisherError
 
@@ -32,6 +37,8 @@ SALT = "publisher.unsubscribe"
 DEFAULT_LIST_ID = "news"
 # Real tokens are about 100 characters; anything much longer is not worth verifying.
 MAX_TOKEN_LENGTH = 1024
+# What urllib.parse.quote never escapes, of what tokens are made of.
+_TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9_.~-]*")
 # RFC 8058 §3.1: the POST body the mail client sends, echoed in List-Unsubscribe-Post.
 ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
 
@@ -57,6 +64,62 @@ def _serializer_for(secret_keys: tuple[str, ...]) -> URLSafeSerializer:
     )
 
 
+class _KeyOnceSigner(Signer):
+    """itsdangerous's Signer, deriving its key from the secret once instead of per token.
+
+    The derivation (a SHA-256 of salt and secret) depends on nothing else; a worker
+    signs one token per recipient with the same key.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._derived: dict[bytes, bytes] = {}
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        key = self.secret_keys[-1] if secret_key is None else want_bytes(secret_key)
+        if (derived := self._derived.get(key)) is None:
+            derived = self._derived[key] = super().derive_key(key)
+        return derived
+
+
+class _HmacSha256(HMACAlgorithm):
+    """HMAC-SHA256 in one call to the C implementation (the same digest as hmac.new)."""
+
+    def get_signature(self, key: bytes, value: bytes) -> bytes:
+        return hmac.digest(key, value, "sha256")
+
+
+class _CompactJson:
+    """itsdangerous's compact JSON (no spaces, non-ASCII kept) with its encoder built
+    once: ``json.dumps`` with options builds a new encoder on every call."""
+
+    _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+    @staticmethod
+    def loads(payload: str | bytes) -> Any:
+        return json.loads(payload)
+
+    @classmethod
+    def dumps(cls, obj: Any) -> str:
+        return cls._encoder.encode(obj)
+
+
+@lru_cache(maxsize=16)
+def _token_signer(secret_key: str) -> tuple[URLSafeSerializer, Signer]:
+    """A serializer and its signer for making tokens with ``secret_key``, built once
+    (``dumps`` builds a signer and derives its key for every token). The tokens are
+    exactly those of :func:`_serializer` (tests pin it); only the work is done once."""
+    _serializer([secret_key])  # the same checks of the key
+    serializer = URLSafeSerializer(
+        secret_key,
+        salt=SALT,
+        serializer=_CompactJson,
+        signer=_KeyOnceSigner,
+        signer_kwargs={"digest_method": hashlib.sha256, "algorithm": _HmacSha256()},
+    )
+    return serializer, serializer.make_signer()
+
+
 def normalize_address(email: str) -> str:
     """The form an address takes in tokens and in the suppression list."""
     return email.strip().lower()
@@ -67,7 +130,9 @@ def make_token(email: str, *, secret_key: str, list_id: str = DEFAULT_LIST_ID) -
     address = normalize_address(email)
     if "@" not in address:
         raise UnsubscribeError(f"cannot make an unsubscribe token for {email!r}")
-    return _serializer([secret_key]).dumps([address, list_id])
+    serializer, signer = _token_signer(secret_key)
+    # What serializer.dumps does, with the signer kept.
+    return signer.sign(serializer.dump_payload([address, list_id])).decode("ascii")
 
 
 def read_token(
@@ -103,6 +168,18 @@ def unsubscribe_mailto(token: str, *, sender: str, mailbox: str = "unsubscribe")
     ``sender`` is the From address (``"News <news@example.org>"``); the subject carries
     the token, so a reply needs no other proof of who asks.
     """
+    # A token is URL-safe base64 and dots, which quote() leaves as they are: only the
+    # space needs escaping (checked, since any string may be passed).
+    if _TOKEN_CHARACTERS.fullmatch(token):
+        subject = "unsubscribe%20" + token
+    else:
+        subject = quote("unsubscribe " + token, safe="")
+    return f"mailto:{mailbox}@{_domain(sender)}?subject={subject}"
+
+
+@lru_cache(maxsize=16)
+def _domain(sender: str) -> str:
+    """The sender's domain, parsed once: every message of a send has the same sender."""
     _, address = parseaddr(sender)
     domain = address.rpartition("@")[2]
     if "@" not in address or not domain:
@@ -110,7 +187,7 @@ def unsubscribe_mailto(token: str, *, sender: str, mailbox: str = "unsubscribe")
             f"sender {sender!r} has no domain to receive unsubscribe requests; "
             "expected an address such as 'News <news@example.org>'"
         )
-    return f"mailto:{mailbox}@{domain}?subject={quote('unsubscribe ' + token, safe='')}"
+    return domain
 
 
 def list_unsubscribe_headers(url: str, mailto: str | None = None) -> dict[str, str]:

@@ -13,6 +13,7 @@ import binascii
 import re
 from email import policy
 from email.utils import quote
+from functools import lru_cache
 
 from publisher.delivery._result import DeliveryError
 
@@ -38,8 +39,13 @@ def clean(value: str) -> str:
     return " ".join(_CONTROLS.sub(" ", value).split())
 
 
+@lru_cache(maxsize=1024)
 def fold(name: str, value: str) -> bytes:
-    """One header field, encoded and folded by the stdlib's header registry."""
+    """One header field, encoded and folded by the stdlib's header registry.
+
+    Cached: the fields it folds (Date, List-Unsubscribe-Post, Auto-Submitted,
+    Content-Language) repeat from one body to the next, and the registry's parser
+    costs more than all the rest of a template."""
     # header_factory(...).fold always encodes; policy.fold_binary leaves a short
     # non-ASCII value unencoded and then fails to make bytes of it.
     folded: str = _POLICY.header_factory(name, value).fold(policy=_POLICY)

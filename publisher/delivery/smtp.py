@@ -4,7 +4,8 @@ aiosmtplib has no PIPELINING and one client serialises its commands, so throughp
 comes from several clients, each kept open across many messages. ``send`` borrows one
 from an :class:`asyncio.LifoQueue`, connects it if it is not (lazily, and again after a 421
 or a lost connection), waits for the shared rate limit, and runs one mail transaction
-(``sendmail`` of the pre-built bytes) under a per-message deadline. Whatever the server
+(``_transaction.send_mail``: ``sendmail`` of the pre-built bytes without its regular
+expression passes over them) under a per-message deadline. Whatever the server
 answers comes back as a :class:`SendResult`; nothing is ever retried here, so nothing
 is sent twice by the transport itself (the outbox decides what to try again).
 """
@@ -26,6 +27,7 @@ from aiosmtplib import SMTP, SMTPException, SMTPHeloError
 from publisher.delivery._classify import failure
 from publisher.delivery._pacing import ErrorBrake, RateLimiter
 from publisher.delivery._result import DeliveryError, Outcome, Refusal, SendResult, Stage
+from publisher.delivery._transaction import send_mail
 from publisher.settings import SmtpSettings, TlsMode
 
 log = logging.getLogger(__name__)
@@ -172,12 +174,16 @@ class SmtpTransport:
                         await client.login(self._settings.username, self._password or "")
                     stage = Stage.CONNECT
                     await _ehlo(client)
+                elif client.is_ehlo_or_helo_needed:
+                    await _ehlo(client)  # as sendmail does before MAIL
                 stage = Stage.TRANSACTION
-                refused, reply = await client.sendmail(
+                refused, reply = await send_mail(
+                    client,
                     sender,
                     recipients,
                     message,
-                    mail_options=_mail_options(client, sender, recipients, message),
+                    options=_mail_options(client, sender, recipients, message),
+                    timeout=None,  # the deadline above is shorter than any reply's timeout
                 )
         except asyncio.CancelledError:
             client.close()  # the dialogue stopped at an unknown point: start afresh
@@ -214,22 +220,24 @@ class SmtpTransport:
         slot.opened += 1
 
     def _count(self, result: SendResult, generation: int) -> None:
-        stats = self._stats
-        if result.outcome is Outcome.DELIVERED:
-            stats = replace(stats, sent=stats.sent + 1)
-        elif result.outcome is Outcome.TEMPORARY:
-            stats = replace(stats, temporary=stats.temporary + 1)
-        else:
-            stats = replace(stats, permanent=stats.permanent + 1)
         # The threshold counts connection errors and 4yz replies, and also 5yz replies
         # that are about the session rather than the message (a 535 at AUTH, a 550 to
         # the sender): those would fail every message alike.
-        failed = result.outcome is Outcome.TEMPORARY or (
-            result.outcome is Outcome.PERMANENT and result.stage in _SESSION_STAGES
+        outcome = result.outcome
+        failed = outcome is Outcome.TEMPORARY or (
+            outcome is Outcome.PERMANENT and result.stage in _SESSION_STAGES
         )
-        if self._brake.record(failed=failed, generation=generation, detail=result.detail):
-            stats = replace(stats, pauses=stats.pauses + 1)
-        self._stats = stats
+        paused = self._brake.record(failed=failed, generation=generation, detail=result.detail)
+        stats = self._stats
+        # Built directly rather than with dataclasses.replace: once per message.
+        self._stats = TransportStats(
+            sent=stats.sent + (outcome is Outcome.DELIVERED),
+            temporary=stats.temporary + (outcome is Outcome.TEMPORARY),
+            permanent=stats.permanent + (outcome is Outcome.PERMANENT),
+            connections=stats.connections,
+            reconnects=stats.reconnects,
+            pauses=stats.pauses + paused,
+        )
 
     async def _quit(self, client: SMTP) -> None:
         try:

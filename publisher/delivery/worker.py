@@ -1,27 +1,41 @@
 """The sending worker: claim due outbox rows, personalize, send, record each answer.
 
-One pass claims a batch (a lease, committed before any SMTP traffic), sends its messages
-concurrently through the transport's connection pool, and records each answer as soon
-as it comes, so the window between the server's 250 and our record is one small
-transaction. A crash leaves leased rows; after the lease another worker claims them.
+A pass claims batches (a lease, committed before any SMTP traffic) and runs one sender
+per SMTP connection. Each sender takes the next row (``_feed.Feed``: the suppression
+list read per batch and again every ``recheck``), sends it, and records the answer
+before it takes another, on a store connection of its own that it keeps for the whole
+pass: at any moment at most ``smtp.connections`` messages can have been accepted by the
+server and not yet recorded, which bounds what a crash can make us send twice. A crash
+leaves leased rows; after the lease another worker claims them.
+
+On SQLite a sender records inline, on the event loop: a commit of one row in WAL mode
+takes tens of microseconds, less than handing it to a thread (and it spares a GIL
+hand-off per message); only when another writer holds the database does the record move
+to a thread (``_slot.Slot``). On a database across a network (PostgreSQL) each sender
+records through a thread of its own, so that waiting for the server never holds up the
+other connections.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
-from functools import lru_cache
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from publisher.delivery import Outcome, SendResult, Stage, Transport
+from publisher.delivery._feed import Batch, Checked, Feed
+from publisher.delivery._slot import Slot
+from publisher.delivery._transaction import CanonicalMessage
 from publisher.delivery.message import DkimSigner, MessageTemplate, signer_from_settings
 from publisher.metrics import METRICS, Metrics
 from publisher.settings import Settings
@@ -35,7 +49,7 @@ from publisher.store.outbox import (
     mark_temporary,
     permanent_failures,
 )
-from publisher.store.suppressions import Reason, is_suppressed, suppress
+from publisher.store.suppressions import Reason, suppress, suppressed_among
 from publisher.unsubscribe import make_token, unsubscribe_mailto, unsubscribe_url
 
 log = logging.getLogger(__name__)
@@ -43,6 +57,8 @@ log = logging.getLogger(__name__)
 # A 5xx before RCPT (at connect, AUTH or MAIL FROM) is about us or the server, not the
 # recipient: such failures are retried and never count toward suppressing an address.
 _SESSION_STAGES = frozenset({Stage.CONNECT, Stage.AUTH, Stage.MAIL})
+# How old the suppression list read for a batch may be when a message of it starts.
+RECHECK = timedelta(milliseconds=100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +91,7 @@ class Worker:
         lease: timedelta = timedelta(minutes=10),
         policy: RetryPolicy | None = None,
         bounce_limit: int = 2,
+        recheck: timedelta = RECHECK,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
         metrics: Metrics = METRICS,
@@ -87,12 +104,16 @@ class Worker:
         self._lease = lease
         self._policy = policy or RetryPolicy()
         self._bounce_limit = bounce_limit
+        self._recheck = recheck.total_seconds()
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self._metrics = metrics
         self._envelope_sender = parseaddr(settings.sender.from_)[1]
         # Read once per worker: a missing or broken key stops it before any claim.
         self._dkim = signer_from_settings(settings.dkim)
+        self._senders = settings.smtp.connections
+        # Held from a send until its answer is recorded, by every pass of this worker,
+        # even passes run at once: never more than `connections` answers unrecorded.
         self._in_flight = asyncio.Semaphore(settings.smtp.connections)
 
     async def run_once(
@@ -102,72 +123,97 @@ class Worker:
         progress: Callable[[DeliveryReport], None] | None = None,
     ) -> DeliveryReport:
         """Send everything due now; return what became of it. With ``stop`` set, no new
-        batch is claimed; the batch under way is finished and recorded. ``progress`` is
-        called with each message's outcome (a progress bar)."""
-        report = DeliveryReport()
-        while not (stop is not None and stop.is_set()) and (
-            rows := await asyncio.to_thread(self._claim)
-        ):
+        batch is claimed; the batches under way are finished and recorded. ``progress``
+        is called with each message's outcome (a progress bar)."""
+        feed = Feed(
+            claim=lambda: asyncio.to_thread(self._claim),
+            check=lambda recipients: asyncio.to_thread(self._check, recipients),
+            recheck=self._recheck,
+            ahead=self._batch // 4,
+            stop=stop,
+        )
+        reports: list[DeliveryReport] = []
 
-            async def deliver(row: Claimed) -> DeliveryReport:
-                result = await self._deliver(row)
-                if progress is not None:
-                    progress(result)
-                return result
+        def done(report: DeliveryReport) -> None:
+            self._metrics.record_delivery(report)
+            reports.append(report)
+            if progress is not None:
+                progress(report)
 
-            results = await asyncio.gather(*(deliver(row) for row in rows))
-            for result in results:
-                report += result
-        return report
+        slots = [Slot(self._engine) for _ in range(self._senders)]
+        try:
+            senders = [asyncio.create_task(self._sender(feed, slot, done)) for slot in slots]
+            outcomes = await asyncio.gather(*senders, return_exceptions=True)
+        finally:
+            await feed.aclose()
+            for slot in slots:
+                await slot.aclose()
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return sum(reports, DeliveryReport())
 
-    def _claim(self) -> list[Claimed]:
+    async def _sender(self, feed: Feed, slot: Slot, done: Callable[[DeliveryReport], None]) -> None:
+        """Send and record one message at a time until the feed runs dry. On an error,
+        the other senders finish and record the message they have, and take no more."""
+        try:
+            while (taken := await feed.take()) is not None:
+                row, suppressed = taken
+                if suppressed:
+                    done(await slot.run(self._record_skip, row))
+                    continue
+                message = self._personalize(row)
+                async with self._in_flight:
+                    with self._metrics.send_duration.time():
+                        result = await self._transport.send(
+                            sender=self._envelope_sender,
+                            recipients=[row.recipient],
+                            message=message,
+                        )
+                    report = await slot.run(self._record, row, result)
+                done(report)
+        except BaseException:
+            feed.halt()
+            raise
+
+    def _claim(self) -> Batch:
         with self._engine.begin() as conn:
-            return claim(
+            rows = claim(
                 conn, owner=self._owner, limit=self._batch, lease=self._lease, now=self._clock()
             )
+        # Read after the claim has committed, so no earlier than any message of it starts.
+        return Batch(
+            rows,
+            self._check([row.recipient for row in rows]) if rows else Checked(frozenset(), 0.0),
+        )
 
-    async def _deliver(self, row: Claimed) -> DeliveryReport:
-        report = await self._deliver_one(row)
-        self._metrics.record_delivery(report)
-        return report
-
-    async def _deliver_one(self, row: Claimed) -> DeliveryReport:
-        if await asyncio.to_thread(self._suppressed, row.recipient):
-            await asyncio.to_thread(self._record_skip, row)
-            return DeliveryReport(skipped=1)
-        message = self._personalize(row)
-        # A slot per connection, held from the send until its answer is committed: at any
-        # moment at most `connections` messages can have been accepted by the server and
-        # not yet recorded, which bounds what a crash can make us send twice.
-        async with self._in_flight:
-            with self._metrics.send_duration.time():
-                result = await self._transport.send(
-                    sender=self._envelope_sender, recipients=[row.recipient], message=message
-                )
-            return await asyncio.to_thread(self._record, row, result)
+    def _check(self, recipients: list[str]) -> Checked:
+        started = time.monotonic()
+        with self._engine.connect() as conn:
+            return Checked(frozenset(suppressed_among(conn, recipients)), started)
 
     def _personalize(self, row: Claimed) -> bytes:
         settings = self._settings
         token = make_token(row.recipient, secret_key=settings.secret_key, list_id=settings.list_id)
-        return _template(row.body, self._dkim).personalize(
+        template = _template(row.body, self._dkim)
+        message = template.personalize(
             recipient=row.recipient,
             recipient_name=None,
             message_id=row.message_id,
             unsubscribe_url=unsubscribe_url(settings.base_url, token),
             unsubscribe_mailto=unsubscribe_mailto(token, sender=self._envelope_sender),
         )
+        # Marked (one copy, a few microseconds) so that the transport sends it as it is.
+        return CanonicalMessage(message) if template.canonical else message
 
-    def _suppressed(self, recipient: str) -> bool:
-        with self._engine.connect() as conn:
-            return is_suppressed(conn, recipient)
-
-    def _record_skip(self, row: Claimed) -> None:
-        with self._engine.begin() as conn:
+    def _record_skip(self, conn: Connection, row: Claimed) -> DeliveryReport:
+        with conn.begin():
             mark_skipped(conn, row.id, owner=self._owner, reason="suppressed", now=self._clock())
+        return DeliveryReport(skipped=1)
 
-    def _record(self, row: Claimed, result: SendResult) -> DeliveryReport:
+    def _record(self, conn: Connection, row: Claimed, result: SendResult) -> DeliveryReport:
         now = self._clock()
-        with self._engine.begin() as conn:
+        with conn.begin():
             if result.outcome is Outcome.DELIVERED:
                 mark_sent(conn, row.id, now=now)
                 return DeliveryReport(sent=1)
@@ -203,7 +249,7 @@ class Worker:
         # Counted in a transaction of its own, after the failure is committed: two
         # failures to one address recorded at once each see the other's (under READ
         # COMMITTED, a count in the same transaction would see only its own).
-        with self._engine.begin() as conn:
+        with conn.begin():
             if permanent_failures(conn, row.recipient) >= self._bounce_limit:
                 suppress(
                     conn,
@@ -216,7 +262,7 @@ class Worker:
         return DeliveryReport(failed=1)
 
 
-@lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=256)
 def _template(body: bytes, dkim: DkimSigner | None) -> MessageTemplate:
     """Bodies are shared by many rows: parse each once."""
     return MessageTemplate.from_bytes(body, dkim=dkim)

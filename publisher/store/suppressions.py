@@ -92,6 +92,19 @@ def is_suppressed(conn: Connection, email: str) -> bool:
     return conn.execute(query).first() is not None
 
 
+def suppressed_among(conn: Connection, emails: Iterable[str]) -> set[str]:
+    """Which of these addresses are suppressed, in their normalized form: one query
+    per 500 addresses, for a worker's whole batch instead of one per message."""
+    wanted = sorted({normalize_address(email) for email in emails})
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        query = select(suppressions.c.email).where(
+            suppressions.c.email.in_(wanted[start : start + 500])
+        )
+        found.update(conn.execute(query).scalars())
+    return found
+
+
 def suppressed_addresses(conn: Connection) -> set[str]:
     """Every suppressed address, for filtering a whole send at once."""
     return set(conn.execute(select(suppressions.c.email)).scalars())

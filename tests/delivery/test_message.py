@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import email
 import email.policy
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from email.message import EmailMessage
+from email.utils import format_datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from publisher.delivery import DeliveryError
+from publisher.delivery._headers import fold
 from publisher.delivery._parts import SplicedPart, canonical_text
 from publisher.delivery.message import DkimSigner, MessageTemplate, make_message_id
 from publisher.rendering import UNSUBSCRIBE_URL_MARK as MARK
@@ -445,3 +449,35 @@ def test_dkim_signer_refuses_a_bad_key() -> None:
     pytest.importorskip("dkim")
     with pytest.raises(DeliveryError, match="not a PEM"):
         DkimSigner(selector="s", domain="example.org", private_key_pem=b"not a key")
+
+
+def test_a_template_vouches_for_its_messages_only_when_it_can() -> None:
+    """``canonical`` (messages sent with no pass over them) holds for a built or stored
+    template; not for stored bytes with a lone LF or a line starting with a period, nor
+    with DKIM (the signature is made per message)."""
+    template = build()
+    assert template.canonical
+    assert MessageTemplate.from_bytes(template.to_bytes()).canonical
+    for tampered in (b"\nMIME-Version", b"\r\n.MIME-Version", b"\rMIME-Version"):
+        headers = template.headers.replace(b"MIME-Version", tampered)
+        assert not dataclasses.replace(template, headers=headers).canonical
+    signer = DkimSigner.__new__(DkimSigner)  # no key needed: nothing is signed here
+    assert not dataclasses.replace(template, dkim=signer).canonical
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [
+        UTC,
+        timezone(timedelta(hours=5)),
+        timezone(timedelta(hours=-3, minutes=-30)),
+        ZoneInfo("Asia/Kathmandu"),
+    ],
+)
+def test_the_date_field_is_what_the_stdlib_folds(zone: tzinfo) -> None:
+    """Date is written directly, byte for byte as email.headerregistry folds it."""
+    for days in (0, 1, 45, 200, 10_000):
+        date = (DATE + timedelta(days=days, seconds=days * 37)).astimezone(zone)
+        template = build(date=date)
+        line = template.headers.split(b"\r\n", 1)[0] + b"\r\n"
+        assert line == fold("Date", format_datetime(date))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtplib.protocol import normalize_message_line_endings
 
 from publisher.delivery import (
     DeliveryError,
@@ -22,6 +23,7 @@ from publisher.delivery import (
     Stage,
     TransportStats,
 )
+from publisher.delivery._transaction import CanonicalMessage
 from publisher.settings import SmtpSettings, TlsMode
 from tests.delivery.conftest import (
     DROP,
@@ -454,4 +456,38 @@ def test_a_failed_tls_handshake_is_temporary(server: MailServer) -> None:
         Stage.CONNECT,
     )
     assert results[0].detail.startswith(f"TLS handshake with {HOST}:{server.port} failed")
+    assert server.handler.mail_commands == 0
+
+
+def test_messages_go_out_as_sendmail_would_send_them(server: MailServer) -> None:
+    """Bytes with lone LF and CR and lines starting with a period arrive as aiosmtplib's
+    sendmail sends them (CRLF, dots kept through the stuffing), SIZE counting that form."""
+    raw = b"Subject: dots\n\n.leading\r\n..two\rlone CR\r\n.\r\nno final newline"
+    results, _ = asyncio.run(send_each(server.settings(), [raw]))
+    assert results[0].delivered
+    [received] = server.handler.messages
+    expected = normalize_message_line_endings(raw)
+    assert received.content == expected
+    assert f"SIZE={len(expected)}" in [option.upper() for option in received.mail_options]
+
+
+def test_a_canonical_message_is_sent_as_it_is(server: MailServer) -> None:
+    """A CanonicalMessage (what MessageTemplate.personalize makes) arrives byte for byte."""
+    message = CanonicalMessage(build(1))
+    results, _ = asyncio.run(send_each(server.settings(), [message]))
+    assert results[0].delivered
+    assert [m.content for m in server.handler.messages] == [build(1)]
+
+
+def test_an_address_that_could_inject_a_command_is_refused(server: MailServer) -> None:
+    """A sender or recipient aiosmtplib refuses (a space in it) is refused before anything
+    is sent, as a DeliveryError."""
+    for sender, recipient in ((SENDER, "a b@example.org"), ("a b@example.org", READER)):
+
+        async def go(sender: str = sender, recipient: str = recipient) -> None:
+            async with SmtpTransport(server.settings()) as transport:
+                await transport.send(sender=sender, recipients=[recipient], message=build(1))
+
+        with pytest.raises(DeliveryError, match="cannot send"):
+            asyncio.run(go())
     assert server.handler.mail_commands == 0

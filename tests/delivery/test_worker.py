@@ -3,8 +3,14 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 
 from publisher.delivery import SmtpTransport
@@ -14,7 +20,7 @@ from publisher.rendering.emails import UNSUBSCRIBE_URL_MARK, RenderedEmail
 from publisher.settings import Settings
 from publisher.store.outbox import NewMessage, RetryPolicy, Status, enqueue, outbox, status_counts
 from publisher.store.suppressions import Reason, is_suppressed, suppress
-from tests.delivery.conftest import MailServer
+from tests.delivery.conftest import Handler, MailServer
 
 T0 = datetime(2024, 12, 6, 8, 0, tzinfo=UTC)
 SETTINGS = Settings(
@@ -136,3 +142,124 @@ def test_a_5xx_before_rcpt_is_not_the_recipient_s_fault(engine: Engine, server: 
     with engine.connect() as conn:
         assert not is_suppressed(conn, "fine@example.net")
         assert status_counts(conn)[Status.QUEUED] == 1
+
+
+class _SuppressDuringSend(Handler):
+    """Suppresses an address (as an unsubscribe click would) while the first message is
+    in DATA, that is while its batch is being sent."""
+
+    def __init__(self, engine: Engine, address: str) -> None:
+        super().__init__()
+        self.engine = engine
+        self.address = address
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if not self.messages:
+            with self.engine.begin() as conn:
+                suppress(conn, self.address, reason=Reason.UNSUBSCRIBED, now=T0, source="web")
+        return await super().handle_DATA(server, session, envelope)
+
+
+def _run_one_connection(
+    engine: Engine, server: MailServer, *, batch: int, recheck: timedelta
+) -> DeliveryReport:
+    async def go() -> DeliveryReport:
+        async with SmtpTransport(server.settings(connections=1)) as transport:
+            worker = Worker(
+                engine, transport, settings=SETTINGS, clock=Clock(), batch=batch, recheck=recheck
+            )
+            return await worker.run_once()
+
+    return asyncio.run(go())
+
+
+def test_a_suppression_during_a_batch_is_honoured_by_the_rest_of_it(
+    engine: Engine, start_server: Callable[..., MailServer]
+) -> None:
+    """An address suppressed while its batch is under way is not mailed by a later message
+    of that batch once the suppression list is read again (here: before every message)."""
+    recipients = [f"r{i}@example.net" for i in range(8)]
+    _enqueue(engine, recipients)
+    server = start_server(handler=_SuppressDuringSend(engine, "R5@example.net"))
+    report = _run_one_connection(engine, server, batch=8, recheck=timedelta(0))
+    assert report == DeliveryReport(sent=7, skipped=1)
+    assert "r5@example.net" not in {r for m in server.handler.messages for r in m.recipients}
+    with engine.connect() as conn:
+        status = conn.execute(
+            select(outbox.c.status).where(outbox.c.recipient == "r5@example.net")
+        ).scalar_one()
+    assert status == Status.SKIPPED
+
+
+def test_a_suppression_during_a_batch_is_honoured_by_the_next_batch(
+    engine: Engine, start_server: Callable[..., MailServer]
+) -> None:
+    """However long the list is trusted within a batch, each batch reads it after its claim:
+    a suppression made while one batch is sent holds for every batch claimed later."""
+    recipients = [f"r{i}@example.net" for i in range(8)]
+    _enqueue(engine, recipients)
+    server = start_server(handler=_SuppressDuringSend(engine, "r7@example.net"))
+    # Batches of 2: the next is claimed (and checked) once the first is handed out.
+    report = _run_one_connection(engine, server, batch=2, recheck=timedelta(hours=1))
+    assert report == DeliveryReport(sent=7, skipped=1)
+    assert "r7@example.net" not in {r for m in server.handler.messages for r in m.recipients}
+
+
+class _LockDuringSend(Handler):
+    """Another writer (a planning pass) takes SQLite's write lock for a while during the
+    first message's DATA, so that the worker's record of that message has to wait."""
+
+    def __init__(self, path: str, seconds: float) -> None:
+        super().__init__()
+        self.path = path
+        self.seconds = seconds
+        self.holder: threading.Thread | None = None
+
+    def _hold(self, locked: threading.Event) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        locked.set()
+        time.sleep(self.seconds)
+        conn.execute("COMMIT")
+        conn.close()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.holder is None:
+            locked = threading.Event()
+            self.holder = threading.Thread(target=self._hold, args=(locked,))
+            self.holder.start()
+            locked.wait()
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_record_that_waits_for_sqlite_s_lock_does_not_stall_the_loop(
+    engine: Engine, start_server: Callable[..., MailServer]
+) -> None:
+    """While another writer holds the SQLite database, the answers wait for it off the event
+    loop (which keeps running) and are all recorded once it is free."""
+    if engine.dialect.name != "sqlite" or engine.url.database is None:
+        pytest.skip("SQLite's write lock")
+    recipients = [f"r{i}@example.net" for i in range(6)]
+    _enqueue(engine, recipients)
+    server = start_server(handler=_LockDuringSend(engine.url.database, seconds=0.6))
+    gaps: list[float] = []
+
+    async def go() -> DeliveryReport:
+        async def tick() -> None:
+            last = time.monotonic()
+            while True:
+                await asyncio.sleep(0.01)
+                gaps.append(time.monotonic() - last)
+                last = time.monotonic()
+
+        ticker = asyncio.create_task(tick())
+        async with SmtpTransport(server.settings(connections=2)) as transport:
+            worker = Worker(engine, transport, settings=SETTINGS, clock=Clock(), batch=6)
+            report = await worker.run_once()
+        ticker.cancel()
+        return report
+
+    assert asyncio.run(go()) == DeliveryReport(sent=6)
+    assert max(gaps) < 0.3, f"the event loop stood still for {max(gaps):.2f} s"
+    with engine.connect() as conn:
+        assert status_counts(conn)[Status.SENT] == 6

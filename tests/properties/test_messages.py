@@ -13,16 +13,22 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import hashlib
 import re
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 
+from aiosmtplib.email import quote_address
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 from hypothesis import event, example, given
 from hypothesis import strategies as st
+from itsdangerous import URLSafeSerializer
 
 from publisher.delivery import DeliveryError
+from publisher.delivery._transaction import _path, data_payload, is_canonical
 from publisher.delivery.message import MessageTemplate, make_message_id
 from publisher.rendering import UNSUBSCRIBE_URL_MARK, RenderedEmail
+from publisher.unsubscribe import SALT, make_token, normalize_address, read_token
 from tests.properties.conftest import LOCALES, examples, hostile_text
 
 DATE = datetime(2024, 12, 6, 9, 30, tzinfo=timezone(timedelta(hours=5)))
@@ -156,11 +162,15 @@ def _check_fields(data: bytes) -> EmailMessage:
 def test_no_subject_name_or_link_adds_a_header_or_breaks_the_message(
     subject: str, locale: str, recipient: str, name: str | None, url: str, mailto: str | None
 ) -> None:
-    """Any subject, name and URIs: exactly the expected fields, one-line values, two parts."""
+    """Any subject, name and URIs: exactly the expected fields, one-line values, two parts;
+    CRLF lines only, none starting with a period (sent as is by the SMTP transport)."""
     template = _build(subject, locale)
     data = _personalize(template, recipient, name, url, mailto)
     if data is None:
         return
+    # What the SMTP transport sends with no pass over it must be in DATA's form already.
+    assert template.canonical
+    assert is_canonical(data) and data.endswith(b"\r\n")
     message = _check_fields(data)
     # The same words in the same order; the spacing is pinned by the xfail test below.
     assert " ".join(_read_subject(message).split()) == _one_line(subject)
@@ -200,3 +210,58 @@ def test_a_subject_reads_back_exactly_as_cleaned(subject: str) -> None:
     )
     assert data is not None
     assert _read_subject(_check_fields(data)) == _one_line(subject)
+
+
+_WIRE_PIECES = st.sampled_from([b"\r", b"\n", b"\r\n", b".", b"..", b"a", b"\xff", b" "])
+_RAW_MESSAGES = st.binary(max_size=300) | st.lists(_WIRE_PIECES, max_size=60).map(b"".join)
+
+
+@examples(300)
+@example(message=b"")
+@example(message=b".\r\n")
+@example(message=b"a\r")
+@given(message=_RAW_MESSAGES)
+def test_the_data_sent_is_what_sendmail_sends(message: bytes) -> None:
+    """Any bytes: what DATA transmits, and the SIZE, equal aiosmtplib's own passes."""
+    normalized = normalize_message_line_endings(message)
+    assert data_payload(message) == (
+        PERIOD_REGEX.sub(b"..", normalized) + b".\r\n",
+        len(normalized),
+    )
+
+
+_ATEXT = "A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
+_ADDRESSES = st.one_of(
+    st.from_regex(rf"[{_ATEXT}]+(\.[{_ATEXT}]+)*@[a-z0-9-]+(\.[a-z0-9-]+)*", fullmatch=True),
+    st.text(st.characters(codec="ascii", exclude_categories=["Cc"]), max_size=40),
+)
+
+
+@examples(300)
+@given(address=_ADDRESSES)
+def test_envelope_addresses_are_quoted_as_aiosmtplib_quotes_them(address: str) -> None:
+    """The envelope's <address> is aiosmtplib's quote_address, or refused when it is."""
+    try:
+        expected: bytes | None = quote_address(address).encode("ascii")
+    except ValueError:
+        expected = None
+    try:
+        got: bytes | None = _path(address, "ascii")
+    except ValueError:
+        got = None
+    assert got == expected
+
+
+@examples(100)
+@given(
+    address=st.emails() | _ADDRESSES.filter(lambda a: "@" in a),
+    key=st.text(min_size=1, max_size=40),
+)
+def test_unsubscribe_tokens_are_itsdangerous_tokens(address: str, key: str) -> None:
+    """make_token, with its key derived once, gives exactly itsdangerous's dumps."""
+    serializer = URLSafeSerializer(
+        [key], salt=SALT, signer_kwargs={"digest_method": hashlib.sha256}
+    )
+    token = make_token(address, secret_key=key, list_id="news")
+    assert token == serializer.dumps([normalize_address(address), "news"])
+    assert read_token(token, secret_keys=[key], list_id="news") == normalize_address(address)
