@@ -2,7 +2,8 @@
 
 Regions are read first (rules may name them wherever they stand in the file), then
 defaults, then groups and subscribers in the order of the file, so that an address
-given twice is reported where it is given the second time.
+given twice is reported where it is given the second time. The reading of libyaml's
+events (``_events``) hands its ``Reader`` what it does not read itself.
 """
 
 from __future__ import annotations
@@ -49,22 +50,32 @@ def read_document(
     sections = dict(top)
     regions = read_regions(sections.get("regions"), report, taxonomy)
     values = Values(report, taxonomy, {**taxonomy.regions, **regions}, locales)
-    reader = _Reader(report, values, sections.get("defaults"))
+    reader = Reader(report, values, sections.get("defaults"))
     # Groups and subscribers in the order they stand, so "first" means first in the file.
     for key, value in top:
         if key == "groups":
             reader.entries(value, "groups", "a list of groups", reader.group)
         elif key == "subscribers":
             reader.entries(value, "subscribers", "a list of subscribers", reader.subscriber)
+    return subscriptions(path, reader.subscribers, regions, taxonomy)
+
+
+def subscriptions(
+    path: Path,
+    subscribers: list[Subscriber],
+    regions: dict[str, tuple[str, ...]],
+    taxonomy: Taxonomy,
+) -> Subscriptions:
+    """What the file says, once read: its subscribers and its own regions."""
     return Subscriptions(
         path=path,
-        subscribers=tuple(reader.subscribers),
+        subscribers=tuple(subscribers),
         regions=MappingProxyType(regions),
         taxonomy=taxonomy.with_regions(regions) if regions else taxonomy,
     )
 
 
-class _Reader:
+class Reader:
     """Reads rules, groups and subscribers, and keeps each address once."""
 
     def __init__(self, report: Report, values: Values, defaults: Node | None) -> None:
@@ -72,7 +83,7 @@ class _Reader:
         self.values = values
         self.rules = RuleBook(self.rule_of(defaults, "in defaults"))
         self.subscribers: list[Subscriber] = []
-        self._lines: dict[str, int] = {}  # lower-cased address → line first given
+        self.lines: dict[str, int] = {}  # lower-cased address → line first given
         self._groups: dict[str, int] = {}  # group name → line
 
     def entries(
@@ -222,7 +233,7 @@ class _Reader:
         if email is None:
             return None
         folded = email.lower()
-        first = self._lines.get(folded)
+        first = self.lines.get(folded)
         if first is not None:
             self.report(
                 node,
@@ -230,5 +241,5 @@ class _Reader:
                 f"first at line {first}",
             )
             return None
-        self._lines[folded] = node.start_mark.line + 1
+        self.lines[folded] = node.start_mark.line + 1
         return email

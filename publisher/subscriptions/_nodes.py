@@ -15,6 +15,10 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from publisher.errors import Problem
 
 NULL_TAG = "tag:yaml.org,2002:null"
+STR_TAG = "tag:yaml.org,2002:str"
+SEQ_TAG = "tag:yaml.org,2002:seq"
+MAP_TAG = "tag:yaml.org,2002:map"
+NULLS = frozenset({"", "~", "null", "Null", "NULL"})  # a plain scalar that is null
 
 
 class Report:

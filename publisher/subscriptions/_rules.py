@@ -1,8 +1,9 @@
 """Rules: the values an entry gives over the defaults, one shared object per distinct rule.
 
-Matching and rendering work once per rule, so identical rules must be one object. An
-entry's own values are looked up first as written (most entries that agree write their
-keys alike), then by every value of the rule in a fixed order.
+Matching and rendering work once per rule, so identical rules must be one object,
+looked up by every value of the rule in a fixed order. (A first look-up by the entry's
+own values as written saved less than it cost: with the benchmark's mix, 70,624
+distinct rules among 95,190 entries, it found one entry in five.)
 """
 
 from __future__ import annotations
@@ -43,20 +44,15 @@ class RuleBook:
     def __init__(self, defaults: Mapping[str, object]) -> None:
         merged = {**BUILT_IN, **defaults}
         self._defaults = tuple(merged[name] for name in RULE_KEYS)
-        self._by_own: dict[tuple[tuple[str, object], ...], Rule] = {}
         # By every value in RULE_KEYS order: hashing a tuple is cheaper than a Rule.
         self._by_values: dict[tuple[Any, ...], Rule] = {}
 
     def rule(self, own: Mapping[str, object]) -> Rule:
         """The rule of an entry that says ``own`` (valid values only) over the defaults."""
-        key = tuple(own.items())  # cheap, and the same for most entries that agree
-        rule = self._by_own.get(key)
+        values = tuple(map(own.get, RULE_KEYS, self._defaults))
+        rule = self._by_values.get(values)
         if rule is None:
-            values = tuple(map(own.get, RULE_KEYS, self._defaults))
-            rule = self._by_values.get(values)
-            if rule is None:
-                rule = self._by_values[values] = _make_rule(values)
-            self._by_own[key] = rule
+            rule = self._by_values[values] = _make_rule(values)
         return rule
 
 

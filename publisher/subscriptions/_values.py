@@ -3,7 +3,8 @@
 A file of 100,000 subscribers repeats a few dozen distinct values, so every check is
 cached by the raw text (and every list by its tuple of raw texts): each distinct value
 is checked once. A wrong value's message is cached too, and reported at every place the
-value occurs.
+value occurs. ``Values.raw`` reads a value from its raw text alone, for the reading of
+libyaml's events (``_events``).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class Values:
         self._weekday: dict[str, int] = {}
         self._send_at: dict[str, time] = {}
         # … and what is wrong with wrong ones, by check and raw text.
-        self._wrong: dict[tuple[object, str], str] = {}
+        self._wrong: dict[tuple[object, str], _Wrong] = {}
         # Rule key → reader of its value.
         self.rule_keys: dict[str, Callable[[Node], object | None]] = {
             "fields_of_work": self.fields_of_work,
@@ -98,21 +99,54 @@ class Values:
             "weekday": self.weekday,
             "format": self.format,
         }
-        # Rule key → its cache of valid values: the loader's fast path looks a raw value
-        # up here and calls the reader above only when it is not there.
-        self.known: dict[str, Mapping[Any, object]] = {
-            "fields_of_work": self._slugs_of,
-            "countries": self._places_of,
-            "exclude_fields_of_work": self._slugs_of,
-            "exclude_countries": self._excluded_places_of,
-            "locale": self._locale,
-            "fallback_locales": self._locales_of,
-            "timezone": self._zone,
-            "frequency": self._frequency,
-            "send_at": self._send_at,
-            "weekday": self._weekday,
-            "format": self._format,
+        # Rule key → what reads its raw text: the cache and check of a scalar's value, or
+        # the cache of a list's values, the cache and check of its items, and its builder.
+        self._scalars: dict[str, tuple[dict[str, Any], Callable[[str], Any]]] = {
+            "locale": (self._locale, self._check_locale),
+            "timezone": (self._zone, self._check_zone),
+            "frequency": (self._frequency, _check_frequency),
+            "send_at": (self._send_at, _check_send_at),
+            "weekday": (self._weekday, _check_weekday),
+            "format": (self._format, _check_format),
         }
+        slugs = (self._slugs_of, self._slug, self._check_slug, _frozenset)
+        self._lists: dict[str, tuple[dict[Any, Any], dict[str, Any], Callable[..., Any], Any]] = {
+            "fields_of_work": slugs,
+            "countries": (self._places_of, self._place, self._check_place, _places),
+            "exclude_fields_of_work": slugs,
+            "exclude_countries": (self._excluded_places_of, self._place, self._check_place, _union),
+            "fallback_locales": (self._locales_of, self._locale, self._check_locale, _ordered),
+        }
+        # Rule key → its cache of valid values by raw text (lists: by the tuple of their
+        # items' texts). The fast paths look a raw value up here first, and read it from
+        # its node (``rule_keys``) or its text (``raw``) only when it is not there.
+        self.known: dict[str, Mapping[Any, object]] = {
+            **{key: valid for key, (valid, _) in self._scalars.items()},
+            **{key: built for key, (built, *_) in self._lists.items()},
+        }
+
+    def raw(self, key: str, raw: str | tuple[str, ...]) -> object | None:
+        """The value of a rule key written as ``raw``, or None when it is wrong.
+
+        ``raw`` is a scalar's text, or the texts of a list's items (``()`` for nothing).
+        Nothing is reported: the caller reads a wrong value again from its node.
+        """
+        if (spec := self._lists.get(key)) is not None:
+            built, cached, check, build = spec
+            if type(raw) is not tuple:
+                return None
+            result: object = built.get(raw)
+            if result is None:
+                items = [self._verdict(text, cached, check) for text in raw]
+                if any(isinstance(item, _Wrong) for item in items):
+                    return None
+                result = built[raw] = build(items, raw)
+            return result
+        valid, check = self._scalars[key]
+        if type(raw) is not str:
+            return None
+        value: object = self._verdict(raw, valid, check)
+        return None if isinstance(value, _Wrong) else value
 
     # -- rule keys ---------------------------------------------------------------------
 
@@ -188,21 +222,29 @@ class Values:
         expected: str,
     ) -> T | None:
         if type(node) is ScalarNode and node.tag != NULL_TAG:
-            text: str = node.value
-            value = valid.get(text)
-            if value is not None:
+            value = self._verdict(node.value, valid, check)
+            if not isinstance(value, _Wrong):
                 return value
-            wrong = self._wrong.get((check, text))
-            if wrong is None:
-                verdict = check(text)
-                if not isinstance(verdict, _Wrong):
-                    valid[text] = verdict
-                    return verdict
-                wrong = self._wrong[check, text] = verdict.message
-            self.report(node, wrong)
+            self.report(node, value.message)
             return None
         self.report(node, f"expected {expected}, found {describe(node)}")
         return None
+
+    def _verdict(
+        self, text: str, valid: dict[str, T], check: Callable[[str], T | _Wrong]
+    ) -> T | _Wrong:
+        """The value written as ``text``, or why it is wrong; each text checked once."""
+        value = valid.get(text)
+        if value is not None:
+            return value
+        wrong = self._wrong.get((check, text))
+        if wrong is None:
+            verdict = check(text)
+            if not isinstance(verdict, _Wrong):
+                valid[text] = verdict
+                return verdict
+            wrong = self._wrong[check, text] = verdict
+        return wrong
 
     def _list(
         self,
