@@ -8,7 +8,8 @@ measurement is a function in MEASUREMENTS that takes the Context and returns its
 figures; add one there to measure something new. They live beside this file:
 ``fanout.py`` (plan + personalize, and the naive path), ``sending.py`` (our Worker
 against Postfix's smtp-source into smtp-sink), ``workers.py`` (1, 2 and 3 ``publisher
-worker`` processes on one PostgreSQL outbox), ``feed_build.py`` (static feeds, full
+worker`` processes on one PostgreSQL outbox), ``send_all.py`` (the whole ``publisher
+send``, its time and the memory of its process tree), ``feed_build.py`` (static feeds, full
 and incremental), ``harness.py`` (what they share), ``synthetic.py`` (the data).
 """
 
@@ -27,6 +28,7 @@ import yaml
 from fanout import measure_fanout, measure_naive
 from feed_build import measure_feeds
 from harness import Context, Figures, best_of, gc_paused, run_peak_rss_mb
+from send_all import measure_send
 from sending import measure_smtp
 from workers import measure_workers
 
@@ -82,6 +84,7 @@ MEASUREMENTS: dict[str, Callable[[Context], Figures]] = {
     "smtp": measure_smtp,  # after fanout: messages of its median size
     "workers": measure_workers,  # after fanout: 1, 2, 3 worker processes on PostgreSQL
     "feeds": measure_feeds,
+    "send": measure_send,  # the whole `publisher send` over --subscribers addresses
     "peak_rss": measure_peak_rss,  # last: it sees the peak of all the others
 }
 NEEDS = {"naive": "fanout", "smtp": "fanout", "workers": "fanout"}
