@@ -13,39 +13,38 @@ from publisher.cli._context import Context
 from publisher.cli._progress import progress_bar
 from publisher.delivery import SmtpTransport
 from publisher.delivery.message import signer_from_settings
-from publisher.delivery.planning import plan
+from publisher.delivery.planning import PlanReport, plan
 from publisher.delivery.worker import DeliveryReport, Worker
+
+# How often the sender looks for rows the plan has committed since it last found none.
+PLAN_POLL_SECONDS = 0.2
 
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Say what would be queued; send and keep nothing.")
 @click.pass_obj
 def send(ctx: Context, dry_run: bool) -> None:
-    """Queue every alert and digest due now, then deliver everything the outbox holds.
+    """Queue every alert and digest due now and deliver everything the outbox holds,
+    sending the first messages while the rest are still being queued.
 
     Exits 1 when a message failed for good in this run.
     """
     settings = ctx.settings
     signer_from_settings(settings.dkim)  # a missing or broken key stops us before queuing
     now = datetime.now(UTC)
-    planned = plan(
-        ctx.engine,
-        ctx.subscriptions,
-        renderer=ctx.renderer,
-        settings=settings,
-        now=now,
-        dry_run=dry_run,
-    )
-    table = Table(title="Dry run: nothing queued or sent" if dry_run else "Send")
-    table.add_column("")
-    table.add_column("messages", justify="right")
-    table.add_row("alerts queued", str(planned.alerts))
-    table.add_row("digests queued", str(planned.digests))
-    table.add_row("new subscribers", str(planned.new_subscribers))
     if dry_run:
-        Console().print(table)
+        planned = plan(
+            ctx.engine,
+            ctx.subscriptions,
+            renderer=ctx.renderer,
+            settings=settings,
+            now=now,
+            dry_run=True,
+        )
+        Console().print(_table("Dry run: nothing queued or sent", planned))
         return
-    delivered = asyncio.run(_deliver(ctx))
+    planned, delivered = asyncio.run(_plan_and_deliver(ctx, now))
+    table = _table("Send", planned)
     for label, value in (
         ("sent", delivered.sent),
         ("to retry", delivered.retried),
@@ -58,8 +57,27 @@ def send(ctx: Context, dry_run: bool) -> None:
         raise SystemExit(1)
 
 
-async def _deliver(ctx: Context) -> DeliveryReport:
+def _table(title: str, planned: PlanReport) -> Table:
+    table = Table(title=title)
+    table.add_column("")
+    table.add_column("messages", justify="right")
+    table.add_row("alerts queued", str(planned.alerts))
+    table.add_row("digests queued", str(planned.digests))
+    table.add_row("new subscribers", str(planned.new_subscribers))
+    return table
+
+
+async def _plan_and_deliver(ctx: Context, now: datetime) -> tuple[PlanReport, DeliveryReport]:
+    """Plan in a thread while sending: the plan commits its rows as it goes, so the
+    first digests leave while the last are rendered."""
     settings = ctx.settings
+    subscriptions, renderer = ctx.subscriptions, ctx.renderer  # read here: errors stop us
+    planning = asyncio.ensure_future(
+        asyncio.to_thread(
+            plan, ctx.engine, subscriptions, renderer=renderer, settings=settings, now=now
+        )
+    )
+    delivered = DeliveryReport()
     async with SmtpTransport(settings.smtp, password=settings.smtp_password) as transport:
         worker = Worker(
             ctx.engine,
@@ -69,4 +87,10 @@ async def _deliver(ctx: Context) -> DeliveryReport:
             batch=settings.outbox.batch,
         )
         with progress_bar("sending") as bar:
-            return await worker.run_once(progress=lambda outcome: bar.advance())
+            while True:
+                planned_all = planning.done()
+                delivered += await worker.run_once(progress=lambda outcome: bar.advance())
+                if planned_all:  # and what it queued is sent
+                    break
+                await asyncio.wait({planning}, timeout=PLAN_POLL_SECONDS)
+    return await planning, delivered

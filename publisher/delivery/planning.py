@@ -15,7 +15,7 @@ are filled in when a message is sent (:mod:`publisher.delivery.message`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -110,12 +110,18 @@ def plan(
     metrics: Metrics = METRICS,
     processes: int | None = None,
 ) -> PlanReport:
-    """Queue every alert and digest due at ``now``, in one transaction.
+    """Queue every alert and digest due at ``now``.
+
+    The rows are committed as they are written, some 2,000 at a time, so workers send
+    the first digests while the rest are rendered. Each commit holds whole messages
+    (the row and its items in ``sent_items``): a pass cut short is finished by the next,
+    which finds what was queued and adds the rest, nothing twice. A dry run is one
+    transaction, rolled back.
 
     A large pass renders its bodies in ``processes`` worker processes (default: one
     per CPU); a small one, or ``processes=1``, renders them here.
     """
-    with engine.connect() as conn, conn.begin() as transaction:
+    with engine.connect() as conn:
         report = _plan(
             conn,
             subscriptions,
@@ -123,11 +129,13 @@ def plan(
             settings=settings,
             now=now,
             processes=default_processes() if processes is None else processes,
+            commit=None if dry_run else conn.commit,
         )
         if dry_run:
-            transaction.rollback()
-    if not dry_run:  # counted once committed
-        metrics.record_plan(report)
+            conn.rollback()
+        else:
+            conn.commit()
+            metrics.record_plan(report)
     return report
 
 
@@ -139,6 +147,7 @@ def _plan(
     settings: Settings,
     now: datetime,
     processes: int,
+    commit: Callable[[], None] | None,
 ) -> PlanReport:
     new_subscribers = register_subscribers(conn, subscriptions, now=now)
     starts = {
@@ -169,8 +178,14 @@ def _plan(
                 by_items[fresh].append(subscriber)
         for ids, subscribers in by_items.items():
             queue.add(group.rule, ids, subscribers, period_end=period_end)
-    report = queue.write(conn, processes=processes, recipe=renderer.recipe())
+    if commit is not None:
+        commit()  # the new addresses; and no write lock held while rendering
+    report = queue.write(conn, processes=processes, recipe=renderer.recipe(), commit=commit)
     return replace(report, new_subscribers=new_subscribers)
+
+
+# Rows written (and committed) at a time.
+BATCH_ROWS = 2_000
 
 
 class _Queue:
@@ -222,9 +237,15 @@ class _Queue:
         )
 
     def write(
-        self, conn: Connection, *, processes: int, recipe: dict[str, Any], batch: int = 2_000
+        self,
+        conn: Connection,
+        *,
+        processes: int,
+        recipe: dict[str, Any],
+        commit: Callable[[], None] | None,
     ) -> PlanReport:
-        """Render every body and queue its messages; the report counts the new rows."""
+        """Render every body and queue its messages, calling ``commit`` after each batch
+        of rows; the report counts the new rows."""
         counts = {True: 0, False: 0}  # alerts, digests
         # Alerts and digests are written apart, so each write counts one kind.
         pending: dict[bool, list[tuple[bytes, list[NewMessage]]]] = {True: [], False: []}
@@ -233,10 +254,12 @@ class _Queue:
         for body, (alert, messages) in zip(bodies, self._messages, strict=True):
             pending[alert].append((body, messages))
             rows += len(messages)
-            if rows >= batch:
+            if rows >= BATCH_ROWS:
                 for kind, entries in pending.items():
                     counts[kind] += enqueue_many(conn, entries, now=self._maker.now)
                     entries.clear()
+                if commit is not None:
+                    commit()
                 rows = 0
         for kind, entries in pending.items():
             counts[kind] += enqueue_many(conn, entries, now=self._maker.now)

@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import Engine, select
 
 from publisher.collect import collect
-from publisher.delivery import _bodies
+from publisher.delivery import _bodies, planning
 from publisher.delivery.planning import PlanReport, last_send_time, plan
 from publisher.rendering.emails import EmailRenderer
 from publisher.settings import Settings, load_settings
 from publisher.store.database import open_store
+from publisher.store.outbox import already_sent
 from publisher.store.schema import bodies, outbox
 from publisher.subscriptions import Subscriptions, parse_subscriptions
 from publisher.subscriptions.model import Format, Frequency, Rule
@@ -202,3 +203,45 @@ def test_bodies_rendered_in_worker_processes_are_the_ones_rendered_here(
             )
         engine.dispose()
     assert queued[0] == queued[1]
+
+
+def test_a_pass_cut_short_keeps_whole_messages_and_the_next_one_finishes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows are committed in batches: what a failed pass committed stays, each row with
+    its items, and the next pass queues the rest, nothing twice."""
+    entries = "".join(
+        f"  - email: reader{n}@example.org\n    locale: {locale}\n    frequency: daily\n"
+        for n, locale in enumerate(NINE * 2)
+    )
+    subscriptions = _subscriptions("subscribers:\n" + entries)
+    t0 = datetime(2025, 3, 3, 3, 0, tzinfo=UTC)
+    t1 = t0 + timedelta(days=1)
+    engine = open_store(f"sqlite:///{tmp_path / 'publisher.db'}")
+    settings = _settings(tmp_path, engine)
+    _plan(engine, settings, subscriptions, t0)
+    asyncio.run(collect(settings, engine, taxonomy=load_taxonomy(), clock=lambda: t0))
+    monkeypatch.setattr(planning, "BATCH_ROWS", 2)
+    calls = {"n": 0}
+    make = _bodies.BodyMaker.__call__
+
+    def failing(maker: _bodies.BodyMaker, job: _bodies.BodyJob) -> bytes:
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise RuntimeError("the renderer broke")
+        return make(maker, job)
+
+    monkeypatch.setattr(_bodies.BodyMaker, "__call__", failing)
+    with pytest.raises(RuntimeError, match="the renderer broke"):
+        _plan(engine, settings, subscriptions, t1, processes=1)
+    with engine.connect() as conn:
+        kept = conn.execute(select(outbox.c.recipient_key, outbox.c.item_ids)).all()
+        remembered = already_sent(conn, [key for key, _ in kept])
+    assert 0 < len(kept) < 18
+    assert all(remembered[key] == set(ids) for key, ids in kept)
+
+    monkeypatch.setattr(_bodies.BodyMaker, "__call__", make)
+    rest = _plan(engine, settings, subscriptions, t1, processes=1)
+    assert rest.digests == 18 - len(kept)
+    assert _plan(engine, settings, subscriptions, t1, processes=1) == PlanReport()
+    engine.dispose()
