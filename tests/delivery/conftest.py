@@ -59,6 +59,7 @@ class Handler:
         default_factory=lambda: {"MAIL": deque(), "RCPT": deque(), "DATA": deque()}
     )
     lock: threading.Lock = field(default_factory=threading.Lock)
+    data_delay: float = 0.0  # seconds each DATA takes, as a real server's disk would
 
     @property
     def sessions(self) -> int:
@@ -103,6 +104,8 @@ class Handler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if (fault := await self._fault("DATA", server)) is not None:
             return fault
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         received = Received(
             sender=envelope.mail_from,
             recipients=tuple(envelope.rcpt_tos),

@@ -29,6 +29,9 @@ def test_three_workers_share_the_outbox_without_sending_twice(
     and every worker gets a share of the work."""
     if engine.dialect.name != "postgresql":
         pytest.skip("several workers share one outbox on PostgreSQL")
+    # 10 ms a message on each connection: the work lasts seconds, longer than the time
+    # one worker may take to start after another, so that each gets a share.
+    server.handler.data_delay = 0.01
     ids = [make_message_id(key=f"workers/{n}", domain="example.org") for n in range(MESSAGES)]
     with engine.begin() as conn:
         enqueue(
