@@ -13,12 +13,14 @@ name into an error instead of an empty string.
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
+from functools import lru_cache, partial
 from pathlib import Path
 from threading import Lock
 
 from babel import Locale
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2.filters import do_wordwrap
 
 from publisher.rendering import formatting
 from publisher.rendering.catalogs import FALLBACK_LANGUAGE, Catalog, load_catalog
@@ -86,6 +88,7 @@ class Environments:
         locale = catalog.locale
         taxonomy = self.taxonomy
         env.filters.update(
+            wordwrap=_cached_wordwrap(env),
             moment=lambda value, tz, context="item": formatting.format_moment(
                 value, locale=locale, tz=tz, context=context
             ),
@@ -115,3 +118,26 @@ class Environments:
             text_direction=locale.text_direction,
         )
         return env
+
+
+def _cached_wordwrap(env: Environment) -> Callable[..., str]:
+    """Jinja's ``wordwrap``, remembering its answers: the same paragraphs and footer
+    lines are wrapped for every rule and zone, and textwrap is slow."""
+
+    @lru_cache(maxsize=8192)
+    def wrapped(
+        kind: type, text: str, width: int, long_words: bool, wrap: str | None, hyphens: bool
+    ) -> str:
+        return do_wordwrap(env, text, width, long_words, wrap, hyphens)
+
+    def wordwrap(
+        s: str,
+        width: int = 79,
+        break_long_words: bool = True,
+        wrapstring: str | None = None,
+        break_on_hyphens: bool = True,
+    ) -> str:
+        # The type is part of the key: Markup("a") == "a", but the two wrap differently.
+        return wrapped(type(s), s, width, break_long_words, wrapstring, break_on_hyphens)
+
+    return wordwrap

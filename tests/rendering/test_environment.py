@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jinja2
 import pytest
+from markupsafe import Markup
 
 from publisher.rendering import EmailRenderer, Environments
 from publisher.resources import bundled
@@ -73,3 +74,16 @@ def test_autoescape_in_html_not_in_text() -> None:
     assert env.from_string("{{ x }}").render(x="<a>&") == "&lt;a&gt;&amp;"
     assert env.autoescape("email/alert.html") is True  # type: ignore[operator]
     assert env.autoescape("email/alert.txt") is False  # type: ignore[operator]
+
+
+def test_wordwrap_remembers_its_answers_and_keeps_markup_apart() -> None:
+    """The cached wordwrap gives Jinja's own answers; a Markup and an equal str are
+    wrapped each as Jinja would, neither taking the other's cached result."""
+    env = Environments(taxonomy=load_taxonomy()).get("en")
+    plain = jinja2.Environment(keep_trailing_newline=True)
+    text = "Thirty investigators & prosecutors practised collecting evidence. " * 3
+    for value in (text, Markup(text), text):
+        for width, long_words in ((30, False), (72, False), (10, True)):
+            ours = env.filters["wordwrap"](value, width, break_long_words=long_words)
+            theirs = jinja2.filters.do_wordwrap(plain, value, width, long_words)
+            assert ours == theirs and type(ours) is type(theirs)
