@@ -23,7 +23,7 @@ from pathlib import Path
 import synthetic
 from fanout import DAILY
 from harness import Context, Figures
-from sending import INSTALL, _program, _smtp_sink
+from sending import INSTALL, program, smtp_sink
 
 from publisher.delivery.planning import register_subscribers
 from publisher.store.database import open_store
@@ -33,7 +33,7 @@ from publisher.subscriptions import load_subscriptions
 
 def measure_send(context: Context) -> Figures:
     """Seconds and peak memory of one ``publisher send`` over every address."""
-    sink_program = _program("smtp-sink")
+    sink_program = program("smtp-sink")
     if sink_program is None:
         context.note(f"smtp-sink not found: the whole-send step is skipped. Install: {INSTALL}")
         return {}
@@ -58,7 +58,7 @@ def measure_send(context: Context) -> Figures:
     engine.dispose()
     del subscriptions
 
-    with _smtp_sink(sink_program) as sink:
+    with smtp_sink(sink_program) as sink:
         config = directory / "publisher.toml"
         locales = ", ".join(f'"{locale}"' for locale in synthetic.LOCALES)
         config.write_text(

@@ -51,7 +51,7 @@ DEDUPE_KEY = "daily:2025-03-04"
 
 def measure_smtp(context: Context) -> Figures:
     """Messages a second through our Worker and through smtp-source, per connection count."""
-    sink, source = _program("smtp-sink"), _program("smtp-source")
+    sink, source = program("smtp-sink"), program("smtp-source")
     if sink is None or source is None:
         missing = "smtp-sink" if sink is None else "smtp-source"
         context.note(f"{missing} not found: the SMTP figures are skipped. Install: {INSTALL}")
@@ -65,11 +65,11 @@ def measure_smtp(context: Context) -> Figures:
     count = context.smtp_messages
     figures: Figures = {"smtp_messages": count, "smtp_message_kb": round(len(message) / 1024, 1)}
     for number, connections in enumerate(context.smtp_connections):
-        with _smtp_sink(sink) as ours_sink:
+        with smtp_sink(sink) as ours_sink:
             ours, our_cpu = _send_with_worker(
                 context, body, port=ours_sink.port, connections=connections
             )
-        with _smtp_sink(sink) as their_sink:
+        with smtp_sink(sink) as their_sink:
             theirs, their_cpu = _send_with_smtp_source(
                 source, message_file, their_sink.port, connections, count
             )
@@ -92,7 +92,7 @@ def measure_smtp(context: Context) -> Figures:
     return figures
 
 
-def _program(name: str) -> str | None:
+def program(name: str) -> str | None:
     """Postfix puts its test programs in /usr/sbin, which a user's PATH may lack."""
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin:/sbin")
 
@@ -104,9 +104,9 @@ class _Sink:
 
 
 @contextmanager
-def _smtp_sink(program: str) -> Iterator[_Sink]:
+def smtp_sink(program: str) -> Iterator[_Sink]:
     """An smtp-sink on a free loopback port, accepting every message and dropping it."""
-    sink = _Sink(_free_port())
+    sink = _Sink(free_port())
     command = [program, "-c"]  # -c: a counter line per message, "... mesg=N"
     if os.geteuid() == 0:
         command += ["-u", "nobody"]  # required as root: it drops to this user
@@ -124,7 +124,7 @@ def _smtp_sink(program: str) -> Iterator[_Sink]:
             sink.received = int(found[-1]) if found else 0
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

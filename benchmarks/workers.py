@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from harness import Context, Figures
-from sending import INSTALL, _program, _smtp_sink
+from sending import INSTALL, program, smtp_sink
 from sqlalchemy import Engine, delete
 
 from publisher.delivery.message import make_message_id
@@ -41,7 +41,7 @@ def measure_workers(context: Context) -> Figures:
             "PUBLISHER_BENCH_DATABASE_URL): its figures are skipped"
         )
         return {}
-    sink_program = _program("smtp-sink")
+    sink_program = program("smtp-sink")
     if sink_program is None:
         context.note(f"smtp-sink not found: the workers step is skipped. Install: {INSTALL}")
         return {}
@@ -53,7 +53,7 @@ def measure_workers(context: Context) -> Figures:
     try:
         for workers in WORKER_COUNTS:
             _refill(engine, body, count)
-            with _smtp_sink(sink_program) as sink:
+            with smtp_sink(sink_program) as sink:
                 seconds = _run_workers(context, url, sink.port, workers, connections)
             with engine.connect() as conn:
                 sent = status_counts(conn)[Status.SENT]

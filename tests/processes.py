@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import threading
 
@@ -43,3 +44,10 @@ class ServerLog:
 
     def text(self) -> str:
         return "".join(self.lines)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (the system's choice, free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

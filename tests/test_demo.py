@@ -6,7 +6,6 @@ import mailbox
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from publisher.store.suppressions import is_suppressed
 from publisher.subscriptions import load_subscriptions
 from publisher.taxonomy import load_taxonomy
 from publisher.web.app import create_app
+from tests.processes import free_port
 
 
 def test_the_demo_mails_every_sample_subscriber_well_formed_localized_messages(
@@ -80,18 +80,12 @@ def test_publisher_demo_prints_who_received_what(tmp_path: Path, monkeypatch) ->
     assert (tmp_path / "var" / "demo" / "Maildir").is_dir()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_demo_serve_keeps_the_web_app_up_for_the_captured_unsubscribe_links(
     tmp_path: Path,
 ) -> None:
     """`demo --serve`: a captured message's link opens the confirmation page and its POST
     unsubscribes; SIGINT stops the server cleanly."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
     command = [sys.executable, "-m", "publisher", "demo", "--serve", "--port", str(port)]
     with subprocess.Popen(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import ssl
 import threading
 from collections import deque
@@ -246,3 +247,26 @@ def dkim_key() -> tuple[bytes, bytes]:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+
+def deployment_config(
+    directory: Path, database_url: str, server: MailServer, *, extra: str = ""
+) -> Path:
+    """A deployment in ``directory`` sending to ``server`` from ``database_url``: an empty
+    subscriptions.yaml and a publisher.toml (``extra`` appended, TOML) for the commands
+    a test starts in a process of their own."""
+    (directory / "subscriptions.yaml").write_text("subscribers: []\n", encoding="utf-8")
+    config = directory / "publisher.toml"
+    config.write_text(
+        f'database_url = "{database_url}"\n'
+        'secret_key = "delivery-test-key"\n'
+        '[sender]\nfrom = "OSCE News <news@example.org>"\n'
+        f'[smtp]\nhost = "{HOST}"\nport = {server.port}\n' + extra,
+        encoding="utf-8",
+    )
+    return config
+
+
+def command_environment() -> dict[str, str]:
+    """This process's environment without PUBLISHER_* settings: the config file rules."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}

@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from publisher.delivery.message import MessageTemplate, make_message_id
 from publisher.rendering.emails import UNSUBSCRIBE_URL_MARK, RenderedEmail
 from publisher.store.outbox import NewMessage, Status, enqueue, status_counts
-from tests.delivery.conftest import MailServer
+from tests.delivery.conftest import MailServer, command_environment, deployment_config
 
 MESSAGES = 5_000
 KILLS = 4
@@ -55,21 +55,16 @@ def _body() -> bytes:
 
 
 def _deployment(tmp_path: Path, engine: Engine, server: MailServer) -> Path:
-    (tmp_path / "subscriptions.yaml").write_text("subscribers: []\n", encoding="utf-8")
-    config = tmp_path / "publisher.toml"
-    config.write_text(
-        f'database_url = "{engine.url.render_as_string(hide_password=False)}"\n'
-        'secret_key = "crash-test-key"\n'
-        '[sender]\nfrom = "OSCE News <news@example.org>"\n'
-        f'[smtp]\nhost = "127.0.0.1"\nport = {server.port}\nconnections = {CONNECTIONS}\n'
-        f'[outbox]\nlease = "{LEASE_SECONDS}s"\nbatch = 100\n',
-        encoding="utf-8",
+    return deployment_config(
+        tmp_path,
+        engine.url.render_as_string(hide_password=False),
+        server,
+        extra=f'connections = {CONNECTIONS}\n[outbox]\nlease = "{LEASE_SECONDS}s"\nbatch = 100\n',
     )
-    return config
 
 
 def _send(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
+    env = command_environment()
     with log.open("ab") as output:
         return subprocess.Popen(
             [sys.executable, "-m", "publisher", "--config", str(config), "send"],

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +12,9 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from publisher.store.outbox import NewMessage, enqueue
-from tests.delivery.conftest import MailServer
+from tests.delivery.conftest import MailServer, command_environment, deployment_config
 from tests.delivery.test_crash_safety import NOW, _body
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.processes import free_port
 
 
 def _scrape(url: str, *, wanted: str, timeout: float = 30.0) -> str:
@@ -53,17 +46,9 @@ def test_a_worker_serves_its_own_metrics(
             ],
             now=NOW,
         )
-    (tmp_path / "subscriptions.yaml").write_text("subscribers: []\n", encoding="utf-8")
-    config = tmp_path / "publisher.toml"
-    config.write_text(
-        f'database_url = "{engine.url.render_as_string(hide_password=False)}"\n'
-        'secret_key = "metrics-test-key"\n'
-        '[sender]\nfrom = "OSCE News <news@example.org>"\n'
-        f'[smtp]\nhost = "127.0.0.1"\nport = {server.port}\n',
-        encoding="utf-8",
-    )
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
+    config = deployment_config(tmp_path, engine.url.render_as_string(hide_password=False), server)
+    port = free_port()
+    env = command_environment()
     command = [sys.executable, "-m", "publisher", "--config", str(config), "worker"]
     process = subprocess.Popen(
         [*command, "--poll", "0.1", "--metrics", f"127.0.0.1:{port}"],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -15,7 +14,7 @@ from sqlalchemy import Engine
 
 from publisher.delivery.message import make_message_id
 from publisher.store.outbox import NewMessage, Status, enqueue, status_counts
-from tests.delivery.conftest import MailServer
+from tests.delivery.conftest import MailServer, command_environment, deployment_config
 from tests.delivery.test_crash_safety import NOW, _body
 
 MESSAGES = 1_500
@@ -43,17 +42,13 @@ def test_three_workers_share_the_outbox_without_sending_twice(
             ],
             now=NOW,
         )
-    (tmp_path / "subscriptions.yaml").write_text("subscribers: []\n", encoding="utf-8")
-    config = tmp_path / "publisher.toml"
-    config.write_text(
-        f'database_url = "{engine.url.render_as_string(hide_password=False)}"\n'
-        'secret_key = "workers-test-key"\n'
-        '[sender]\nfrom = "OSCE News <news@example.org>"\n'
-        f'[smtp]\nhost = "127.0.0.1"\nport = {server.port}\nconnections = 2\n'
-        "[outbox]\nbatch = 25\n",
-        encoding="utf-8",
+    config = deployment_config(
+        tmp_path,
+        engine.url.render_as_string(hide_password=False),
+        server,
+        extra="connections = 2\n[outbox]\nbatch = 25\n",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
+    env = command_environment()
     command = [sys.executable, "-m", "publisher", "--config", str(config), "worker", "--once"]
     processes = [
         subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
