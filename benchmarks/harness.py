@@ -8,7 +8,6 @@ personalized messages) leave it on the Context for the ones after them.
 from __future__ import annotations
 
 import cProfile
-import gc
 import io
 import pstats
 import re
@@ -72,18 +71,6 @@ class Context:
 
     def note(self, text: str) -> None:
         self.notes.append(text)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """As the loader does while it holds the node tree (see publisher.subscriptions)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def best_of(repeat: int, run: Callable[[], object]) -> float:

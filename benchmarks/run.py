@@ -27,12 +27,13 @@ import synthetic  # beside this file: on sys.path when run as a script
 import yaml
 from fanout import measure_fanout, measure_naive
 from feed_build import measure_feeds
-from harness import Context, Figures, best_of, gc_paused, run_peak_rss_mb
+from harness import Context, Figures, best_of, run_peak_rss_mb
 from send_all import measure_send
 from sending import measure_smtp
 from workers import measure_workers
 
 from publisher.subscriptions import load_subscriptions
+from publisher.subscriptions._nodes import gc_paused  # as the loader pauses it
 from publisher.taxonomy import load_taxonomy
 
 

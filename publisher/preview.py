@@ -72,8 +72,9 @@ def preview(
         note = f"{len(fresh)} alert(s) waiting; this is the first"
         return Preview(subscriber, None, rendered, (first,), (explain(first, rule),), note)
     send_at = next_send_time(rule, at)
-    period_start = send_at and previous_send_time(rule, send_at)
-    assert send_at is not None and period_start is not None  # digests have send times
+    assert send_at is not None  # digests have send times
+    period_start = previous_send_time(rule, send_at)
+    assert period_start is not None
     rendered = renderer.render_digest(
         fresh,
         rule=rule,

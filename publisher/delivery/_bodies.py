@@ -59,7 +59,7 @@ class BodyMaker:
         *,
         now: datetime,
     ) -> None:
-        self._renderer = renderer
+        self.renderer = renderer
         self.settings = settings
         self.items = items
         self.now = now
@@ -71,11 +71,11 @@ class BodyMaker:
         default_locale = self.settings.default_locale
         items = [self.items[i] for i in job.item_ids]
         if job.period is None:
-            rendered = self._renderer.render_alert(
+            rendered = self.renderer.render_alert(
                 items[0], rule=job.rule, default_locale=default_locale
             )
         else:
-            rendered = self._renderer.render_digest(
+            rendered = self.renderer.render_digest(
                 items,
                 rule=job.rule,
                 default_locale=default_locale,
@@ -99,13 +99,8 @@ def default_processes() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def make_bodies(
-    maker: BodyMaker, jobs: Sequence[BodyJob], *, processes: int, recipe: dict[str, Any]
-) -> Iterator[bytes]:
-    """Each job's body, in order; in ``processes`` workers when there are enough jobs.
-
-    ``recipe`` builds the workers' renderer (``EmailRenderer.recipe()``).
-    """
+def make_bodies(maker: BodyMaker, jobs: Sequence[BodyJob], *, processes: int) -> Iterator[bytes]:
+    """Each job's body, in order; in ``processes`` workers when there are enough jobs."""
     if processes <= 1 or len(jobs) < PARALLEL_FROM:
         yield from map(maker, jobs)
         return
@@ -119,7 +114,7 @@ def make_bodies(
         items = {i: item for i, item in maker.items.items() if i in needed}
         context = multiprocessing.get_context("forkserver")
         initializer = _start_worker
-        initargs = (recipe, maker.settings, items, maker.now)
+        initargs = (maker.renderer.recipe(), maker.settings, items, maker.now)
     with ProcessPoolExecutor(
         processes, mp_context=context, initializer=initializer, initargs=initargs
     ) as pool:

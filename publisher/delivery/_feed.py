@@ -5,14 +5,7 @@ current one are still being sent, so the connections do not stand idle while the
 answers. The suppression list is read once per batch, right after its claim commits,
 and read again for the rows still waiting whenever the last reading is older than
 ``recheck``: an address suppressed while a batch is under way is honoured for every
-message of it that starts later than that.
-
-Before, each message's task read the list for itself, but all the tasks of a batch
-started at once and read it at the batch's start, before waiting for a connection: an
-address suppressed mid-batch was still mailed by the rest of the batch, for up to a
-whole batch's sending time (0.9 s at 230 messages a second). The batch reading keeps
-that guarantee (it is made after the claim commits, as those readings were), and the
-rechecks bound the delay to ``recheck`` whatever the batch's size and the rate.
+message of it that starts later than that, whatever the batch's size and the rate.
 """
 
 from __future__ import annotations

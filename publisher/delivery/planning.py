@@ -18,7 +18,6 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select
@@ -164,10 +163,10 @@ def _plan(
     ):
         # Subscribers of one rule who lack the same items get one rendering.
         by_items: dict[tuple[str, ...], list[Subscriber]] = defaultdict(list)
-        period_end = last_send_time(group.rule, now)
+        digest = _Digest.due(group.rule, now)
         for subscriber in group.subscribers:
             key = subscriber.email.lower()
-            if period_end is not None and period_end < starts[key]:
+            if digest is not None and digest.period[1] < starts[key]:
                 continue  # their first digest is at their next send time, not before
             fresh = tuple(
                 m.item.id
@@ -177,11 +176,30 @@ def _plan(
             if fresh:
                 by_items[fresh].append(subscriber)
         for ids, subscribers in by_items.items():
-            queue.add(group.rule, ids, subscribers, period_end=period_end)
+            queue.add(group.rule, ids, subscribers, digest=digest)
     if commit is not None:
         commit()  # the new addresses; and no write lock held while rendering
-    report = queue.write(conn, processes=processes, recipe=renderer.recipe(), commit=commit)
+    report = queue.write(conn, processes=processes, commit=commit)
     return replace(report, new_subscribers=new_subscribers)
+
+
+@dataclass(frozen=True, slots=True)
+class _Digest:
+    """The digest of a rule due now: its period and its key in the outbox."""
+
+    period: tuple[datetime, datetime]
+    dedupe_key: str  # "daily:2025-03-04": the local day of the send time
+
+    @classmethod
+    def due(cls, rule: Rule, now: datetime) -> _Digest | None:
+        """``None`` for an alert rule."""
+        period_end = last_send_time(rule, now)
+        if period_end is None:
+            return None
+        period_start = previous_send_time(rule, period_end)
+        assert period_start is not None
+        local_day = period_end.astimezone(ZoneInfo(rule.timezone)).date().isoformat()
+        return cls((period_start, period_end), f"{rule.frequency}:{local_day}")
 
 
 # Rows written (and committed) at a time.
@@ -202,19 +220,15 @@ class _Queue:
         item_ids: tuple[str, ...],
         subscribers: Sequence[Subscriber],
         *,
-        period_end: datetime | None,
+        digest: _Digest | None,
     ) -> None:
-        if rule.frequency is Frequency.IMMEDIATE:
+        """One digest of ``item_ids`` for ``subscribers``, or without ``digest`` one
+        alert per item."""
+        if digest is None:
             for item_id in item_ids:
                 self._job(BodyJob(rule, (item_id,), None), f"alert:{item_id}", subscribers)
-            return
-        if period_end is None:
-            return
-        period_start = previous_send_time(rule, period_end)
-        assert period_start is not None
-        local_day = period_end.astimezone(ZoneInfo(rule.timezone)).date().isoformat()
-        job = BodyJob(rule, item_ids, (period_start, period_end))
-        self._job(job, f"{rule.frequency}:{local_day}", subscribers)
+        else:
+            self._job(BodyJob(rule, item_ids, digest.period), digest.dedupe_key, subscribers)
 
     def _job(self, job: BodyJob, dedupe_key: str, subscribers: Sequence[Subscriber]) -> None:
         domain = self._maker.domain
@@ -237,30 +251,28 @@ class _Queue:
         )
 
     def write(
-        self,
-        conn: Connection,
-        *,
-        processes: int,
-        recipe: dict[str, Any],
-        commit: Callable[[], None] | None,
+        self, conn: Connection, *, processes: int, commit: Callable[[], None] | None
     ) -> PlanReport:
         """Render every body and queue its messages, calling ``commit`` after each batch
         of rows; the report counts the new rows."""
         counts = {True: 0, False: 0}  # alerts, digests
         # Alerts and digests are written apart, so each write counts one kind.
         pending: dict[bool, list[tuple[bytes, list[NewMessage]]]] = {True: [], False: []}
+
+        def flush() -> None:
+            for kind, entries in pending.items():
+                counts[kind] += enqueue_many(conn, entries, now=self._maker.now)
+                entries.clear()
+
         rows = 0
-        bodies = make_bodies(self._maker, self._jobs, processes=processes, recipe=recipe)
+        bodies = make_bodies(self._maker, self._jobs, processes=processes)
         for body, (alert, messages) in zip(bodies, self._messages, strict=True):
             pending[alert].append((body, messages))
             rows += len(messages)
             if rows >= BATCH_ROWS:
-                for kind, entries in pending.items():
-                    counts[kind] += enqueue_many(conn, entries, now=self._maker.now)
-                    entries.clear()
+                flush()
                 if commit is not None:
                     commit()
                 rows = 0
-        for kind, entries in pending.items():
-            counts[kind] += enqueue_many(conn, entries, now=self._maker.now)
+        flush()
         return PlanReport(alerts=counts[True], digests=counts[False])
