@@ -6,8 +6,10 @@ message what the worker does before SMTP (a signed unsubscribe token, the templa
 back from the outbox once per body, ``MessageTemplate.personalize``).
 
 ``measure_naive`` is what a simple sender would do over the same data: per recipient, one
-full render (``EmailRenderer.render_digest``) and one ``email.message.EmailMessage``
-built and serialized. It is timed on a sample of recipients and its rate extrapolated.
+full render (``EmailRenderer.render_digest`` rendering whole: every template as written,
+the whole document's CSS inlined; item blocks still cached) and one
+``email.message.EmailMessage`` built and serialized. It is timed on a sample of
+recipients and its rate extrapolated.
 """
 
 from __future__ import annotations
@@ -190,7 +192,7 @@ def measure_naive(context: Context) -> Figures:
     groups: list[RuleMatches] = shared["groups"]
     pairs = [(group, subscriber) for group in groups for subscriber in group.subscribers]
     sample = random.Random(0).sample(pairs, min(context.naive_sample, len(pairs)))
-    renderer = _renderer(settings, subscriptions)
+    renderer = _renderer(settings, subscriptions, assemble=False)
     sizes = []
     with timed(context, "naive") as naive:
         for group, subscriber in sample:
@@ -209,12 +211,15 @@ def measure_naive(context: Context) -> Figures:
     return figures
 
 
-def _renderer(settings: Settings, subscriptions: Subscriptions) -> EmailRenderer:
+def _renderer(
+    settings: Settings, subscriptions: Subscriptions, *, assemble: bool = True
+) -> EmailRenderer:
     """As ``publisher run`` makes it (see publisher.cli._context)."""
     return EmailRenderer(
         taxonomy=subscriptions.taxonomy,
         base_url=settings.base_url,
         organisation=parseaddr(settings.sender.from_)[0] or settings.list_id,
+        assemble=assemble,
     )
 
 

@@ -54,7 +54,9 @@ def _lines(count: int) -> struct.Struct:
 
 def canonical_text(text: str) -> bytes:
     """UTF-8 with CRLF line breaks: the canonical form of text/* (RFC 2046 §4.1.1)."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode("utf-8")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("\n", "\r\n").encode("utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,20 +65,25 @@ class SplicedPart:
 
     prefix: bytes
     suffix: bytes
-    _head: bytes = field(init=False, repr=False, compare=False)
+    _head: bytes | None = field(init=False, repr=False, compare=False)
     _rest: bytes = field(init=False, repr=False, compare=False)
     # The suffix's encoding for each number of bytes borrowed, made when first needed:
     # most bodies go to one or two recipients, whose values need one or two of them.
     _tails: list[bytes | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        cut = len(self.prefix) - len(self.prefix) % LINE_BYTES
-        object.__setattr__(self, "_head", wrap_base64(self.prefix[:cut]))
-        object.__setattr__(self, "_rest", self.prefix[cut:])
+        # Encoded when first needed: a part built while planning is only stored.
+        object.__setattr__(self, "_head", None)
+        object.__setattr__(self, "_rest", b"")
         object.__setattr__(self, "_tails", [None, None, None])
 
     def encode(self, value: bytes) -> bytes:
         """The part's content lines (CRLF-terminated) with ``value`` at the marker."""
+        if self._head is None:
+            cut = len(self.prefix) - len(self.prefix) % LINE_BYTES
+            object.__setattr__(self, "_rest", self.prefix[cut:])
+            object.__setattr__(self, "_head", wrap_base64(self.prefix[:cut]))
+        assert self._head is not None
         window = self._rest + value
         # Borrow up to two bytes of the suffix so the window ends on a 3-byte group:
         # no padding inside the part, and the suffix's encoding starts afresh.

@@ -3,14 +3,33 @@
 Rendering is per rule, not per recipient: subscribers who share a rule get the same
 bytes except for their personal parts, which are rendered as the markers below for the
 caller to replace per recipient (outside HTML, so the replacement is a byte substitution).
-Within one renderer each item's block is rendered once per (item version, locale, time
-zone, language shown) and reused by every rule that includes it.
+
+A digest of 200 items would cost some 20 ms rendered whole (the item templates, then CSS
+inlining of the whole document), so a message is assembled instead:
+
+- each item's block is rendered once per (item version, locale, language shown) for
+  every time zone, its moments left as marks (:class:`DeferredZone`) and filled in per
+  zone, written as CSS inlining writes text;
+- its CSS is inlined once per message template, in place: the first message that shows
+  the block renders the whole document with the block between two comments and keeps
+  what the inliner wrote between them;
+- each message renders and inlines only its own frame, a comment standing in for each
+  block, and the inlined blocks are put in the comments' places.
+
+This gives the bytes rendering whole gives as long as the templates use a moment or a
+block only by showing it and the stylesheet's selectors do not count siblings, which
+holds for the bundled templates (a test compares both ways). For other templates the
+first message of each kind and locale is rendered both ways, and if the two differ that
+kind and locale are rendered whole from then on, with a warning in the log.
 
 Only the words and the formatting happen here; MIME, headers and sending do not.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import secrets
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
@@ -28,7 +47,7 @@ from publisher.cleaning import web_link
 from publisher.matching.language import choose_translation
 from publisher.rendering import formatting
 from publisher.rendering.catalogs import FALLBACK_LANGUAGE, Catalog
-from publisher.rendering.environment import Environments
+from publisher.rendering.environment import DeferredZone, Environments
 from publisher.store.items import StoredItem
 from publisher.subscriptions.model import Rule
 from publisher.taxonomy import Taxonomy
@@ -41,6 +60,8 @@ PERSONAL_MARKS = (UNSUBSCRIBE_URL_MARK,)
 
 # A digest subject names at most this many fields of work.
 SUBJECT_FIELDS = 3
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +106,48 @@ class _Block:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class _Cut:
+    """A text cut at numbered marks: ``texts[0]``, value ``marks[0]``, ``texts[1]``, …"""
+
+    texts: tuple[str, ...]
+    marks: tuple[int, ...]
+
+    @classmethod
+    def of(cls, text: str, pattern: re.Pattern[str]) -> _Cut:
+        pieces = pattern.split(text)
+        return cls(tuple(pieces[0::2]), tuple(int(n) for n in pieces[1::2]))
+
+    def fill(self, values: Sequence[str], into: list[str]) -> None:
+        """Append the pieces to ``into``, mark ``n`` replaced by ``values[n]``."""
+        texts = self.texts
+        into.append(texts[0])
+        for n, mark in enumerate(self.marks, 1):
+            into.append(values[mark])
+            into.append(texts[n])
+
+
+@dataclass(slots=True)
+class _ZoneFreeBlock:
+    """An item's block for every zone: its moments are marks in both parts."""
+
+    html: Markup  # as rendered; what the CSS inlining of each template makes is in ``inlined``
+    text: _Cut
+    moments: tuple[tuple[datetime, formatting.DateContext], ...]
+    view: _ItemView
+    inlined: dict[str, _Cut]  # template name -> the block as inlined in that template
+    zones: dict[str, tuple[list[str], list[str]]]  # zone -> its moments: text, inlined HTML
+
+
+class _NotAssembled(Exception):
+    """The inlined frame did not hold each block's place once: render whole."""
+
+
+# Where each kind of message puts its blocks: HTML context name, text context name, and
+# whether it takes a list of them.
+_PLACES = {"alert": ("item", "text_item", False), "digest": ("items", "text_items", True)}
+
+
 class EmailRenderer:
     """Renders alerts and digests; build one per process and keep it."""
 
@@ -98,6 +161,7 @@ class EmailRenderer:
         locales: Path | None = None,
         fallback: str | None = FALLBACK_LANGUAGE,
         item_cache_size: int = 4096,
+        assemble: bool = True,
     ) -> None:
         self.environments = Environments(
             taxonomy=taxonomy, templates=templates, locales=locales, fallback=fallback
@@ -111,16 +175,36 @@ class EmailRenderer:
             "locales": locales,
             "fallback": fallback,
             "item_cache_size": item_cache_size,
+            "assemble": assemble,
         }
         self.taxonomy = taxonomy
         self.base_url = base_url.rstrip("/")
         self.organisation = organisation
         # Media queries (dark mode, narrow screens) cannot be inlined: the <style> stays.
         self._inliner = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
-        self._blocks: OrderedDict[tuple[object, ...], tuple[_Block, _ItemView]] = OrderedDict()
-        self._blocks_max = item_cache_size
-        self._blocks_lock = threading.Lock()
+        self._cache_size = item_cache_size
+        self._lock = threading.Lock()
+        # Rendering whole: item blocks per wall-clock time.
+        self._blocks: OrderedDict[tuple[object, ...], _Block] = OrderedDict()
+        # Assembling: item blocks for every zone.
+        self._zone_free: OrderedDict[tuple[object, ...], _ZoneFreeBlock] = OrderedDict()
+        # (template name, locale) -> whether assembling gives what rendering whole does;
+        # absent until the first message of that kind and locale has been compared.
+        self._assembles: dict[tuple[str, str], bool] = {}
+        self._assemble_at_all = assemble  # False: always render whole (tests compare)
         self._subjects: dict[tuple[int, tuple[str, ...], str], str] = {}
+        # The marks: no item text can hold them, since it cannot know the token.
+        token = secrets.token_hex(6)
+        self._moment_mark = f"%%publisher-{token}-moment-"
+        self._moment_marks = re.compile(re.escape(self._moment_mark) + r"(\d+)%%")
+        self._slot_marks = re.compile(rf"<!--publisher-{token}-(\d+)-->")
+        self._slot = f"<!--publisher-{token}-{{}}-->"
+        self._slot_lists: dict[int, list[Markup]] = {}
+        self._probe_start = f"<!--publisher-{token}-start-->"
+        self._probe_end = f"<!--publisher-{token}-end-->"
+        self._probed = re.compile(
+            re.escape(self._probe_start) + "(.*?)" + re.escape(self._probe_end), re.DOTALL
+        )
 
     # -- public API -------------------------------------------------------------------
 
@@ -130,10 +214,10 @@ class EmailRenderer:
 
     def render_alert(self, item: StoredItem, *, rule: Rule, default_locale: str) -> RenderedEmail:
         """The message for one new item (frequency ``immediate``)."""
-        block, view = self._item_block(item, rule=rule, default_locale=default_locale)
+        view = self._zone_free_block(item, rule=rule, default_locale=default_locale).view
         context = self._common(rule, subject=view.title)
-        context.update(item=block.html, view=view)
-        html, text = self._render("alert", rule.locale, context, text_item=block.text)
+        context["view"] = view
+        html, text = self._render("alert", rule, [item], context, default_locale)
         return RenderedEmail(subject=view.title, html=html, text=text, locale=rule.locale)
 
     def render_digest(
@@ -149,20 +233,12 @@ class EmailRenderer:
         if not items:
             raise ValueError("a digest needs at least one item: an empty digest is never sent")
         ordered = sorted(items, key=lambda i: (i.published, i.id), reverse=True)
-        blocks = [self._item_block(i, rule=rule, default_locale=default_locale)[0] for i in ordered]
         subject = self.digest_subject(
             len(ordered), _subject_fields(ordered, rule), locale=rule.locale
         )
         context = self._common(rule, subject=subject)
-        context.update(
-            items=[b.html for b in blocks],
-            count=len(ordered),
-            period_start=period_start,
-            period_end=period_end,
-        )
-        html, text = self._render(
-            "digest", rule.locale, context, text_items=[b.text for b in blocks]
-        )
+        context.update(count=len(ordered), period_start=period_start, period_end=period_end)
+        html, text = self._render("digest", rule, ordered, context, default_locale)
         return RenderedEmail(subject=subject, html=html, text=text, locale=rule.locale)
 
     def digest_subject(self, count: int, fields_of_work: Iterable[str], *, locale: str) -> str:
@@ -171,7 +247,7 @@ class EmailRenderer:
         subject = self._subjects.get(key)
         if subject is None:
             subject = self._subjects[key] = self._digest_subject(*key)
-            if len(self._subjects) > self._blocks_max:
+            if len(self._subjects) > self._cache_size:
                 self._subjects.clear()  # a bound; one pass needs a few hundred at most
         return subject
 
@@ -209,21 +285,175 @@ class EmailRenderer:
         }
 
     def _render(
-        self, name: str, locale: str, context: dict[str, Any], **text_context: Any
+        self,
+        name: str,
+        rule: Rule,
+        items: Sequence[StoredItem],
+        context: dict[str, Any],
+        default_locale: str,
     ) -> tuple[str, str]:
-        env = self.environments.get(locale)
-        html = env.get_template(f"email/{name}.html").render(context)
-        text = env.get_template(f"email/{name}.txt").render(context, **text_context)
+        """Both parts of message template ``name``, assembled where that gives the same."""
+        key = (name, rule.locale)
+        verdict = self._assembles.get(key)
+        if verdict is False or not self._assemble_at_all:
+            return self._render_whole(name, rule, items, context, default_locale)
+        try:
+            assembled: tuple[str, str] | None = self._assemble(
+                name, rule, items, context, default_locale
+            )
+        except _NotAssembled:
+            assembled = None
+        except Exception:
+            if verdict:
+                raise
+            assembled = None  # a template that needs the zone itself: rendered whole below
+        if verdict:
+            if assembled is None:  # pragma: no cover - a frame that changed its mind
+                return self._render_whole(name, rule, items, context, default_locale)
+            return assembled
+        whole = self._render_whole(name, rule, items, context, default_locale)
+        same = assembled == whole and not _counts_siblings(whole[0])
+        with self._lock:
+            self._assembles[key] = same
+        if not same:
+            log.warning(
+                "email template %r in locale %s: assembling it from its parts does not give "
+                "what rendering it whole does (a moment or an item block used other than "
+                "by showing it, or CSS that selects by siblings); it is rendered whole, "
+                "which is slower",
+                name,
+                rule.locale,
+            )
+        return whole
+
+    def _render_whole(
+        self,
+        name: str,
+        rule: Rule,
+        items: Sequence[StoredItem],
+        context: dict[str, Any],
+        default_locale: str,
+    ) -> tuple[str, str]:
+        """Every template rendered as written, the whole document's CSS inlined."""
+        blocks = [self._item_block(i, rule=rule, default_locale=default_locale) for i in items]
+        html = _render_with(
+            self.environments, name, "html", rule.locale, context, blocks=[b.html for b in blocks]
+        )
+        text = _render_with(
+            self.environments, name, "txt", rule.locale, context, blocks=[b.text for b in blocks]
+        )
         return self._inliner.inline(html), text
 
-    def _item_block(
+    def _assemble(
+        self,
+        name: str,
+        rule: Rule,
+        items: Sequence[StoredItem],
+        context: dict[str, Any],
+        default_locale: str,
+    ) -> tuple[str, str]:
+        """Both parts from zone-free blocks and a frame inlined with comments for them."""
+        blocks = [self._zone_free_block(i, rule=rule, default_locale=default_locale) for i in items]
+        missing = [b for b in blocks if name not in b.inlined]
+        if missing:
+            self._inline_blocks(name, rule.locale, context, missing)
+        slots = self._slots(len(blocks))
+        frame = self._inliner.inline(
+            _render_with(self.environments, name, "html", rule.locale, context, blocks=slots)
+        )
+        cut = _Cut.of(frame, self._slot_marks)
+        if sorted(cut.marks) != list(range(len(blocks))):
+            raise _NotAssembled
+        moments = [self._zone_moments(b, rule) for b in blocks]
+        parts = [cut.texts[0]]
+        for n, slot in enumerate(cut.marks, 1):
+            blocks[slot].inlined[name].fill(moments[slot][1], parts)
+            parts.append(cut.texts[n])
+        texts: list[str] = []
+        for block, (text_moments, _) in zip(blocks, moments, strict=True):
+            pieces: list[str] = []
+            block.text.fill(text_moments, pieces)
+            texts.append("".join(pieces))
+        text = _render_with(self.environments, name, "txt", rule.locale, context, blocks=texts)
+        return "".join(parts), text
+
+    def _slots(self, count: int) -> list[Markup]:
+        """The comments standing for ``count`` blocks in a frame, made once per count."""
+        slots = self._slot_lists.get(count)
+        if slots is None:
+            slots = [Markup(self._slot.format(n)) for n in range(count)]  # noqa: S704
+            self._slot_lists[count] = slots
+        return slots
+
+    def _inline_blocks(
+        self, name: str, locale: str, context: dict[str, Any], blocks: list[_ZoneFreeBlock]
+    ) -> None:
+        """Inline each block's CSS in template ``name``, where the block would stand."""
+        start, end = Markup(self._probe_start), Markup(self._probe_end)  # noqa: S704
+        # An alert holds one block, a digest holds them all: probe accordingly.
+        groups = [blocks] if _PLACES[name][2] else [[b] for b in blocks]
+        for group in groups:
+            wrapped = [start + b.html + end for b in group]
+            inlined = self._inliner.inline(
+                _render_with(self.environments, name, "html", locale, context, blocks=wrapped)
+            )
+            found = self._probed.findall(inlined)
+            if len(found) != len(group):
+                raise _NotAssembled
+            for block, html in zip(group, found, strict=True):
+                block.inlined[name] = _Cut.of(html, self._moment_marks)
+
+    def _zone_moments(self, block: _ZoneFreeBlock, rule: Rule) -> tuple[list[str], list[str]]:
+        """The block's moments in the rule's zone (its locale is the block's): as text,
+        and as the CSS inliner writes them."""
+        shown = block.zones.get(rule.timezone)
+        if shown is None:
+            locale = self.environments.catalog(rule.locale).locale
+            texts = [
+                formatting.format_moment(value, locale=locale, tz=rule.timezone, context=context)
+                for value, context in block.moments
+            ]
+            shown = block.zones[rule.timezone] = (texts, [_as_inliner_writes(t) for t in texts])
+        return shown
+
+    def _zone_free_block(
         self, item: StoredItem, *, rule: Rule, default_locale: str
-    ) -> tuple[_Block, _ItemView]:
+    ) -> _ZoneFreeBlock:
         chosen, foreign = choose_translation(item, rule, default_locale=default_locale)
-        # The item's version is part of the key: an edited item is rendered afresh. The
-        # zone enters only through the moments the block shows (``moment(tz)`` prints a
-        # local date and time, never a zone name): zones that read the same wall-clock
-        # times share the block.
+        # The item's version is part of the key: an edited item is rendered afresh.
+        key = (item.id, item.changed_at, rule.locale, chosen.lang, foreign)
+        with self._lock:
+            cached = self._zone_free.get(key)
+            if cached is not None:
+                self._zone_free.move_to_end(key)
+                return cached
+        view = self._view(item, chosen.lang, foreign=foreign)
+        env = self.environments.get(rule.locale)
+        zone = DeferredZone(self._moment_mark)
+        context = {"item": view, "tz": zone}
+        html = Markup(env.get_template("email/_item.html").render(context))  # noqa: S704
+        # Stripped: the message templates place blank lines and separators themselves.
+        text = env.get_template("email/_item.txt").render(context).strip("\n")
+        block = _ZoneFreeBlock(
+            html=html,
+            text=_Cut.of(text, self._moment_marks),
+            moments=tuple(zone.moments),
+            view=view,
+            inlined={},
+            zones={},
+        )
+        with self._lock:
+            self._zone_free[key] = block
+            while len(self._zone_free) > self._cache_size:
+                self._zone_free.popitem(last=False)
+        return block
+
+    def _item_block(self, item: StoredItem, *, rule: Rule, default_locale: str) -> _Block:
+        """The block as rendered for the rule's zone (rendering whole)."""
+        chosen, foreign = choose_translation(item, rule, default_locale=default_locale)
+        # The zone enters only through the moments the block shows (``moment(tz)``
+        # prints a local date and time, never a zone name): zones that read the same
+        # wall-clock times share the block.
         key = (
             item.id,
             item.changed_at,
@@ -232,7 +462,7 @@ class EmailRenderer:
             foreign,
             *_wall_clock(rule.timezone, item.published, item.updated),
         )
-        with self._blocks_lock:
+        with self._lock:
             cached = self._blocks.get(key)
             if cached is not None:
                 self._blocks.move_to_end(key)
@@ -242,14 +472,13 @@ class EmailRenderer:
         context = {"item": view, "tz": rule.timezone}
         block = _Block(
             html=Markup(env.get_template("email/_item.html").render(context)),  # noqa: S704
-            # Stripped: the message templates place blank lines and separators themselves.
             text=env.get_template("email/_item.txt").render(context).strip("\n"),
         )
-        with self._blocks_lock:
-            self._blocks[key] = (block, view)
-            while len(self._blocks) > self._blocks_max:
+        with self._lock:
+            self._blocks[key] = block
+            while len(self._blocks) > self._cache_size:
                 self._blocks.popitem(last=False)
-        return block, view
+        return block
 
     def _view(self, item: StoredItem, lang: str, *, foreign: bool) -> _ItemView:
         text = item.translations[lang]
@@ -270,6 +499,21 @@ class EmailRenderer:
             fields_of_work=item.fields_of_work,
             countries=item.countries,
         )
+
+
+def _render_with(
+    environments: Environments,
+    name: str,
+    suffix: str,
+    locale: str,
+    context: dict[str, Any],
+    *,
+    blocks: Sequence[str],
+) -> str:
+    """Message template ``name`` (``html`` or ``txt``) with ``blocks`` in their place."""
+    html_name, text_name, many = _PLACES[name]
+    placed = {html_name if suffix == "html" else text_name: blocks if many else blocks[0]}
+    return environments.get(locale).get_template(f"email/{name}.{suffix}").render(context, **placed)
 
 
 def _subject_fields(items: Sequence[StoredItem], rule: Rule) -> list[str]:
@@ -308,3 +552,31 @@ def _defuse(text: str) -> str:
     for mark in PERSONAL_MARKS:
         text = text.replace(mark, mark.replace("%%", "%\u2060%"))
     return text
+
+
+# CSS that looks at an element's siblings or position among them: a block inlined in
+# one message could then need other styles in another. Found in a <style> element's text.
+_STYLE_ELEMENTS = re.compile(r"<style\b[^>]*>(.*?)</style>", re.DOTALL | re.IGNORECASE)
+_CSS_COMMENTS = re.compile(r"/\*.*?\*/", re.DOTALL)
+_SIBLING_SELECTORS = re.compile(
+    r"[+~]|:(?:first|last|nth|only)-|:(?:empty|has|not|is|where)\b", re.IGNORECASE
+)
+
+
+def _counts_siblings(html: str) -> bool:
+    """Whether the document's stylesheets may select by siblings (see above)."""
+    return any(
+        _SIBLING_SELECTORS.search(_CSS_COMMENTS.sub("", css))
+        for css in _STYLE_ELEMENTS.findall(html)
+    )
+
+
+def _as_inliner_writes(text: str) -> str:
+    """``text`` as the CSS inliner writes a text node (html5ever's serializer, which
+    follows the HTML standard's "escaping a string")."""
+    return (
+        text.replace("&", "&amp;")
+        .replace("\u00a0", "&nbsp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+    )

@@ -14,6 +14,7 @@ name into an error instead of an empty string.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from functools import lru_cache, partial
 from pathlib import Path
 from threading import Lock
@@ -89,8 +90,10 @@ class Environments:
         taxonomy = self.taxonomy
         env.filters.update(
             wordwrap=_cached_wordwrap(env),
-            moment=lambda value, tz, context="item": formatting.format_moment(
-                value, locale=locale, tz=tz, context=context
+            moment=lambda value, tz, context="item": (
+                tz.mark(value, context)
+                if isinstance(tz, DeferredZone)
+                else formatting.format_moment(value, locale=locale, tz=tz, context=context)
             ),
             period=lambda start, end, tz: formatting.format_period(
                 start, end, locale=locale, tz=tz
@@ -118,6 +121,22 @@ class Environments:
             text_direction=locale.text_direction,
         )
         return env
+
+
+class DeferredZone:
+    """Stands for the reader's zone when one rendering serves every zone.
+
+    Each moment a template shows with ``moment(tz)`` becomes ``prefix`` + its number +
+    ``%%`` and is remembered in :attr:`moments`, for the caller to fill in per zone.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.moments: list[tuple[datetime, formatting.DateContext]] = []
+
+    def mark(self, value: datetime, context: formatting.DateContext) -> str:
+        self.moments.append((value, context))
+        return f"{self.prefix}{len(self.moments) - 1}%%"
 
 
 def _cached_wordwrap(env: Environment) -> Callable[..., str]:

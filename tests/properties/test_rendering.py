@@ -12,14 +12,17 @@ sources never let through (defence in depth).
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, datetime
 
+import css_inline
 import lxml.html
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from publisher.matching.language import choose_translation
 from publisher.rendering import UNSUBSCRIBE_URL_MARK, EmailRenderer, RenderedEmail
+from publisher.rendering.emails import _as_inliner_writes
 from publisher.store.items import StoredItem, StoredTranslation
 from publisher.subscriptions.model import Rule
 from tests.properties.conftest import (
@@ -182,3 +185,64 @@ def test_an_item_link_never_becomes_an_executable_link(items: list[StoredItem], 
 def test_an_item_of_any_date_renders_in_any_time_zone(published: datetime, zone: str) -> None:
     """An item dated anywhere in datetime's range renders as an alert and a digest in every zone."""
     _render_both([_plain_item(published=published)], make_rule("en", timezone=zone))
+
+
+# Zones whose offsets are not whole hours, and one with a half-hour daylight-saving shift.
+_ODD_ZONES = ("Asia/Kathmandu", "Australia/Lord_Howe", "Pacific/Chatham", "America/St_Johns")
+
+
+@examples(40)
+@given(
+    items=_item_lists(),
+    rules=st.lists(
+        st.builds(
+            make_rule,
+            st.sampled_from(LOCALES),
+            timezone=st.sampled_from(ZONES + _ODD_ZONES),
+            fallback_locales=st.lists(st.sampled_from(LOCALES), max_size=2).map(tuple),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_assembled_emails_are_the_emails_rendered_whole(
+    items: list[StoredItem], rules: list[Rule]
+) -> None:
+    """An email assembled from shared blocks, their moments filled in per zone, is byte
+    for byte the email rendered whole, for every rule after the first of its locale too
+    (which alone is compared by the renderer itself)."""
+    assembled = _renderer()
+    whole = EmailRenderer(
+        taxonomy=TAXONOMY,
+        base_url="https://news.example.org",
+        organisation="OSCE News",
+        assemble=False,
+    )
+    for rule in rules:
+        for renderer_items in (items, list(reversed(items)), items[1:]):
+            if not renderer_items:
+                continue
+            ours = assembled.render_digest(
+                renderer_items, rule=rule, default_locale="en", period_start=START, period_end=END
+            )
+            theirs = whole.render_digest(
+                renderer_items, rule=rule, default_locale="en", period_start=START, period_end=END
+            )
+            assert ours == theirs
+        for item in items:
+            ours = assembled.render_alert(item, rule=rule, default_locale="en")
+            assert ours == whole.render_alert(item, rule=rule, default_locale="en")
+    # Assembled indeed: no kind and locale fell back to rendering whole.
+    assert all(assembled._assembles.values()), assembled._assembles
+
+
+@examples(100)
+@example(text="6\u00a0déc. <2024> & 'x' \"y\"\u202f")
+@given(text=st.text(st.characters(codec="utf-8", exclude_characters="\x00\r")))
+def test_a_moment_is_filled_in_as_the_css_inliner_writes_it(text: str) -> None:
+    """What the renderer puts in place of a moment's mark in inlined HTML is what the
+    CSS inliner writes for the same text rendered in the document."""
+    inliner = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
+    written = inliner.inline(f"<html><body><p>{html.escape(text)}</p></body></html>")
+    inner = written.split("<p>", 1)[1].rsplit("</p>", 1)[0]
+    assert inner == _as_inliner_writes(text)

@@ -231,22 +231,19 @@ def test_long_country_lists_are_shortened(renderer: EmailRenderer, workshop: Sto
     assert "Италия и ещё 2 —" in text
 
 
-def test_item_blocks_are_reused_across_rules(renderer: EmailRenderer, workshop: StoredItem) -> None:
-    """Two rules with one locale and time zone share the item block; an edit renders afresh."""
+def test_item_blocks_are_rendered_once_for_every_zone(
+    renderer: EmailRenderer, workshop: StoredItem
+) -> None:
+    """Rules of one locale share the item's block whatever their zone, each zone showing
+    its own moments in it; an edited item is rendered afresh."""
     first = make_rule("fr")
-    second = make_rule("fr", fields_of_work=frozenset({"policing"}))
-    block_a, _ = renderer._item_block(workshop, rule=first, default_locale="en")
-    block_b, _ = renderer._item_block(workshop, rule=second, default_locale="en")
+    second = make_rule("fr", fields_of_work=frozenset({"policing"}), timezone="Europe/Paris")
+    block_a = renderer._zone_free_block(workshop, rule=first, default_locale="en")
+    block_b = renderer._zone_free_block(workshop, rule=second, default_locale="en")
     assert block_a is block_b
     edited = replace(workshop, changed_at=workshop.changed_at + timedelta(minutes=1))
-    block_c, _ = renderer._item_block(edited, rule=first, default_locale="en")
-    assert block_c is not block_a
-    other_zone = make_rule("fr", timezone="Europe/Paris")
-    block_d, _ = renderer._item_block(workshop, rule=other_zone, default_locale="en")
-    assert block_d is not block_a
-    assert "6 déc. 2024, 10:30" in block_d.text
-    assert "6 déc. 2024, 14:30" in block_a.text
-    # Another zone at the same wall-clock time shows the same moments: one block.
-    same_time = make_rule("fr", timezone="Europe/Berlin")
-    block_e, _ = renderer._item_block(workshop, rule=same_time, default_locale="en")
-    assert block_e is block_d
+    assert renderer._zone_free_block(edited, rule=first, default_locale="en") is not block_a
+    for rule, moment in ((first, "6 déc. 2024, 14:30"), (second, "6 déc. 2024, 10:30")):
+        email = renderer.render_alert(workshop, rule=rule, default_locale="en")
+        assert moment in email.text
+        assert moment.replace("\u00a0", "&nbsp;") in email.html

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jinja2
@@ -14,6 +16,9 @@ from publisher.resources import bundled
 from publisher.store.items import StoredItem
 from publisher.taxonomy import load_taxonomy
 from tests.rendering.conftest import make_rule
+
+START = datetime(2024, 12, 5, 3, 0, tzinfo=UTC)
+END = datetime(2024, 12, 6, 3, 0, tzinfo=UTC)
 
 
 def _renderer_with(tmp_path: Path, name: str, old: str, new: str) -> EmailRenderer:
@@ -87,3 +92,50 @@ def test_wordwrap_remembers_its_answers_and_keeps_markup_apart() -> None:
             ours = env.filters["wordwrap"](value, width, break_long_words=long_words)
             theirs = jinja2.filters.do_wordwrap(plain, value, width, long_words)
             assert ours == theirs and type(ours) is type(theirs)
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new"),
+    [
+        # The zone shown as it is: the block is no longer the same in every zone.
+        (
+            "_item.html",
+            "{{ item.published|moment(tz) }}",
+            "{{ item.published|moment(tz) }} {{ tz }}",
+        ),
+        # A moment changed, not only shown.
+        ("_item.txt", "{{ item.published|moment(tz) }}", "{{ item.published|moment(tz)|upper }}"),
+        # CSS that styles an item by its neighbour.
+        ("_layout.html", ".summary {", ".item + .item { border-top: 0; }\n.summary {"),
+    ],
+)
+def test_templates_that_cannot_be_assembled_are_rendered_whole(
+    tmp_path: Path,
+    workshop: StoredItem,
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    old: str,
+    new: str,
+) -> None:
+    """A template that uses a moment or a block other than by showing it, or CSS that
+    selects by siblings, gets what rendering whole gives, for every zone, with a warning."""
+    changed = _renderer_with(tmp_path, name, old, new)
+    whole = EmailRenderer(
+        taxonomy=load_taxonomy(),
+        base_url="https://news.example.org",
+        organisation="OSCE News",
+        templates=tmp_path / "templates",
+        assemble=False,
+    )
+    second = replace(workshop, id="second", published=workshop.published - timedelta(hours=30))
+    for zone in ("Asia/Tashkent", "America/New_York", "Asia/Kathmandu"):
+        rule = make_rule("en", timezone=zone)
+        for renderer in (changed, whole):
+            renderer.render_alert(workshop, rule=rule, default_locale="en")
+        assert changed.render_digest(
+            [workshop, second], rule=rule, default_locale="en", period_start=START, period_end=END
+        ) == whole.render_digest(
+            [workshop, second], rule=rule, default_locale="en", period_start=START, period_end=END
+        )
+    assert "is rendered whole" in caplog.text
+    assert changed._assembles[("digest", "en")] is False
