@@ -1,4 +1,4 @@
-"""A sender's store connection, kept for a whole pass: no pool checkout per answer.
+"""A store connection kept for a whole pass: no pool checkout per record.
 
 The worker records each SMTP answer before the connection takes another message, so
 the record sits on the sending path. Checking a connection out of the pool and handing
@@ -28,7 +28,7 @@ _R = TypeVar("_R")
 
 
 class Slot:
-    """One sender's store connection.
+    """A store connection of one sender, or of the group that records 250s.
 
     On SQLite an answer is recorded inline, waiting at most ``_INLINE_WAIT_MS`` for the
     database's write lock: when another writer holds it longer (a planning pass writing

@@ -2,18 +2,21 @@
 
 A pass claims batches (a lease, committed before any SMTP traffic) and runs one sender
 per SMTP connection. Each sender takes the next row (``_feed.Feed``: the suppression
-list read per batch and again every ``recheck``), sends it, and records the answer
-before it takes another, on a store connection of its own that it keeps for the whole
-pass: at any moment at most ``smtp.connections`` messages can have been accepted by the
-server and not yet recorded, which bounds what a crash can make us send twice. A crash
-leaves leased rows; after the lease another worker claims them.
+list read per batch and again every ``recheck``), sends it, and waits for its answer to
+be recorded before it takes another: at any moment at most ``smtp.connections``
+messages can have been accepted by the server and not yet recorded, which bounds what a
+crash can make us send twice. A crash leaves leased rows; after the lease another
+worker claims them.
 
-On SQLite a sender records inline, on the event loop: a commit of one row in WAL mode
-takes tens of microseconds, less than handing it to a thread (and it spares a GIL
-hand-off per message); only when another writer holds the database does the record move
-to a thread (``_slot.Slot``). On a database across a network (PostgreSQL) each sender
-records through a thread of its own, so that waiting for the server never holds up the
-other connections.
+The 250s of a round are recorded together (``_group.Group``: one transaction for the
+answers that come in while no other is awaited, or within a millisecond), on a store
+connection the pass keeps; any other answer (retry, failure, suppression) on the
+sender's own. On SQLite these transactions run inline, on the event loop: a commit in
+WAL mode takes tens of microseconds, less than handing it to a thread; only when another
+writer holds the database do they move to a thread (``_slot.Slot``). On a database
+across a network (PostgreSQL) they always run in a thread, so that waiting for the
+server never holds up the other connections, and the answers that come in meanwhile
+join the next transaction.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
@@ -34,6 +37,7 @@ from sqlalchemy import Connection, Engine
 
 from publisher.delivery import Outcome, SendResult, Stage, Transport
 from publisher.delivery._feed import Batch, Checked, Feed
+from publisher.delivery._group import Group
 from publisher.delivery._slot import Slot
 from publisher.delivery._transaction import CanonicalMessage
 from publisher.delivery.message import DkimSigner, MessageTemplate, signer_from_settings
@@ -43,8 +47,8 @@ from publisher.store.outbox import (
     Claimed,
     RetryPolicy,
     claim,
+    mark_all_sent,
     mark_permanent,
-    mark_sent,
     mark_skipped,
     mark_temporary,
     permanent_failures,
@@ -140,9 +144,12 @@ class Worker:
             if progress is not None:
                 progress(report)
 
-        slots = [Slot(self._engine) for _ in range(self._senders)]
+        slots = [Slot(self._engine) for _ in range(self._senders + 1)]
+        sent = Group(slots[-1], _record_sent)
         try:
-            senders = [asyncio.create_task(self._sender(feed, slot, done)) for slot in slots]
+            senders = [
+                asyncio.create_task(self._sender(feed, slot, sent, done)) for slot in slots[:-1]
+            ]
             outcomes = await asyncio.gather(*senders, return_exceptions=True)
         finally:
             await feed.aclose()
@@ -153,9 +160,17 @@ class Worker:
                 raise outcome
         return sum(reports, DeliveryReport())
 
-    async def _sender(self, feed: Feed, slot: Slot, done: Callable[[DeliveryReport], None]) -> None:
-        """Send and record one message at a time until the feed runs dry. On an error,
-        the other senders finish and record the message they have, and take no more."""
+    async def _sender(
+        self,
+        feed: Feed,
+        slot: Slot,
+        sent: Group[tuple[int, datetime]],
+        done: Callable[[DeliveryReport], None],
+    ) -> None:
+        """Send and record one message at a time until the feed runs dry: a message the
+        server took is recorded with the others' that came in at the same time (``sent``),
+        any other answer on the sender's own connection (``slot``). On an error, the
+        other senders finish and record the message they have, and take no more."""
         try:
             while (taken := await feed.take()) is not None:
                 row, suppressed = taken
@@ -164,13 +179,18 @@ class Worker:
                     continue
                 message = self._personalize(row)
                 async with self._in_flight:
-                    with self._metrics.send_duration.time():
-                        result = await self._transport.send(
-                            sender=self._envelope_sender,
-                            recipients=[row.recipient],
-                            message=message,
-                        )
-                    report = await slot.run(self._record, row, result)
+                    with sent.expect() as answer:
+                        with self._metrics.send_duration.time():
+                            result = await self._transport.send(
+                                sender=self._envelope_sender,
+                                recipients=[row.recipient],
+                                message=message,
+                            )
+                        if result.outcome is Outcome.DELIVERED:
+                            await answer.record((row.id, self._clock()))
+                            report = DeliveryReport(sent=1)
+                    if result.outcome is not Outcome.DELIVERED:
+                        report = await slot.run(self._record, row, result)
                 done(report)
         except BaseException:
             feed.halt()
@@ -212,11 +232,9 @@ class Worker:
         return DeliveryReport(skipped=1)
 
     def _record(self, conn: Connection, row: Claimed, result: SendResult) -> DeliveryReport:
+        """Record an answer other than 250: retried, failed, and maybe suppressed."""
         now = self._clock()
         with conn.begin():
-            if result.outcome is Outcome.DELIVERED:
-                mark_sent(conn, row.id, now=now)
-                return DeliveryReport(sent=1)
             detail = f"{result.stage}: {result.detail}"
             if result.outcome is Outcome.TEMPORARY or result.stage in _SESSION_STAGES:
                 status = mark_temporary(
@@ -260,6 +278,11 @@ class Worker:
                     detail=detail,
                 )
         return DeliveryReport(failed=1)
+
+
+def _record_sent(conn: Connection, sent: Sequence[tuple[int, datetime]]) -> None:
+    with conn.begin():
+        mark_all_sent(conn, sent)
 
 
 @functools.lru_cache(maxsize=256)

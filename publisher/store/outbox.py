@@ -262,6 +262,13 @@ def mark_sent(conn: Connection, message: int, *, now: datetime) -> None:
     conn.execute(_MARK_SENT, {"message": message, "now": now})
 
 
+def mark_all_sent(conn: Connection, sent: Sequence[tuple[int, datetime]]) -> None:
+    """:func:`mark_sent` for each (message, when its server took it), in one statement
+    run by the driver for every row."""
+    if sent:
+        conn.execute(_MARK_SENT, [{"message": message, "now": now} for message, now in sent])
+
+
 def mark_temporary(
     conn: Connection,
     message: int,
