@@ -26,8 +26,8 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from itsdangerous import BadData, HMACAlgorithm, Signer, URLSafeSerializer
-from itsdangerous.encoding import want_bytes
+from itsdangerous import BadData, HMACAlgorithm, Serializer, Signer, URLSafeSerializer
+from itsdangerous.encoding import base64_encode, want_bytes
 
 from publisher.errors import PublisherError
 
@@ -104,13 +104,29 @@ class _CompactJson:
         return cls._encoder.encode(obj)
 
 
+class _PlainSerializer(URLSafeSerializer):
+    """itsdangerous's URL-safe serializer, never trying zlib on the payload.
+
+    ``URLSafeSerializer`` compresses every payload and keeps the result when it is
+    shorter, which an address and a list id never are unless the address repeats
+    itself (``aaaa…@example.org``). Each try sets up zlib's 256 KB of state; in a worker
+    whose memory turns over with every message that cost 50-60 us a token, more than
+    the rest of the token. Its payloads are those of ``URLSafeSerializer`` but never
+    compressed, which ``loads`` reads all the same.
+    """
+
+    def dump_payload(self, obj: Any) -> bytes:
+        return base64_encode(Serializer.dump_payload(self, obj))
+
+
 @lru_cache(maxsize=16)
 def _token_signer(secret_key: str) -> tuple[URLSafeSerializer, Signer]:
     """A serializer and its signer for making tokens with ``secret_key``, built once
     (``dumps`` builds a signer and derives its key for every token). The tokens are
-    exactly those of :func:`_serializer` (tests pin it); only the work is done once."""
+    those of :func:`_serializer` (tests pin it), but for the rare payload it would
+    compress (:class:`_PlainSerializer`); only the work is done once."""
     _serializer([secret_key])  # the same checks of the key
-    serializer = URLSafeSerializer(
+    serializer = _PlainSerializer(
         secret_key,
         salt=SALT,
         serializer=_CompactJson,
