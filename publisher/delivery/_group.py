@@ -7,7 +7,8 @@ same outbox pages again) and the round trip that bounded it on PostgreSQL. A
 :class:`Group` keeps that wait and that bound, and shares the transaction: a sender
 says it expects an answer before it sends; an answer to record waits until no other
 sender still expects one (their answers join it), or ``patience`` at most, then one
-transaction records them all. While a transaction runs in a thread (PostgreSQL, or
+transaction records them all, written by the sender whose answer came last (by a task
+when ``patience`` ran out). While a transaction runs in a thread (PostgreSQL, or
 SQLite when another writer holds the lock), the answers that arrive meanwhile wait for
 the next. Each sender is released when the transaction holding its answer commits, or
 gets its error when that fails (then nothing of that group was recorded).
@@ -46,7 +47,8 @@ class Group(Generic[_T]):
         self._expected = 0
         self._waiting: list[tuple[_T, asyncio.Future[None]]] = []
         self._timer: asyncio.TimerHandle | None = None
-        self._flushing: asyncio.Task[None] | None = None
+        self._writing = False
+        self._tasks: set[asyncio.Task[None]] = set()  # writes started by the timer
 
     @contextmanager
     def expect(self) -> Iterator[Answer[_T]]:
@@ -65,45 +67,53 @@ class Group(Generic[_T]):
         done = asyncio.get_running_loop().create_future()
         self._waiting.append((value, done))
         self._expected -= 1
-        self._ready()
+        if self._expected == 0 and not self._writing:
+            # The last answer of the round writes the group itself: no task to wake,
+            # no turn of the event loop (each a chance for another thread to take
+            # the interpreter for milliseconds while this one waits).
+            await self._write_group()
+        else:
+            self._ready()
         await done
 
     def _ready(self) -> None:
-        """Start a transaction if answers wait and none is expected, or when the first
-        of them has waited ``patience``."""
-        if not self._waiting or self._flushing is not None:
+        """Write the group if answers wait and none is expected, or when the first of
+        them has waited ``patience``; by a task, as no sender is at hand."""
+        if not self._waiting or self._writing:
             return
         if self._expected == 0:
-            self._flush_now()
+            self._write_soon()
         elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._patience, self._flush_now)
+            self._timer = asyncio.get_running_loop().call_later(self._patience, self._write_soon)
 
-    def _flush_now(self) -> None:
+    def _write_soon(self) -> None:
+        self._timer = None
+        if self._waiting and not self._writing:
+            task = asyncio.create_task(self._write_group())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _write_group(self) -> None:
+        """One transaction for every answer waiting; then the next group, if its
+        answers came in meanwhile (a transaction in a thread), is made ready."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._flushing is None and self._waiting:
-            self._flushing = asyncio.create_task(self._flush())
-
-    async def _flush(self) -> None:
-        group: list[tuple[_T, asyncio.Future[None]]] = []
+        group, self._waiting = self._waiting, []
+        self._writing = True
         try:
-            while self._waiting:
-                group, self._waiting = self._waiting, []
-                try:
-                    await self._slot.run(self._write, [value for value, _ in group])
-                except Exception as exc:  # noqa: BLE001 - each sender of the group gets it
-                    _settle(group, exc)
-                else:
-                    _settle(group, None)
-                group = []
+            await self._slot.run(self._write, [value for value, _ in group])
+        except Exception as exc:  # noqa: BLE001 - each sender of the group gets it
+            _settle(group, exc)
         except BaseException:  # cancelled: no sender is left waiting for ever
-            for _, done in group + self._waiting:
+            for _, done in group:
                 done.cancel()
-            self._waiting = []
             raise
+        else:
+            _settle(group, None)
         finally:
-            self._flushing = None
+            self._writing = False
+        self._ready()
 
 
 class Answer(Generic[_T]):
