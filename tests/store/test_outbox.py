@@ -15,6 +15,7 @@ from publisher.store.outbox import (
     claim,
     enqueue,
     enqueue_many,
+    mark_all_sent,
     mark_permanent,
     mark_sent,
     mark_skipped,
@@ -158,6 +159,22 @@ def test_sent_permanent_and_skipped_rows_are_never_claimed_again(engine: Engine)
         assert permanent_failures(conn, "R1@example.org") == 1
         assert permanent_failures(conn, "r0@example.org") == 0
     assert counts[Status.SENT] == counts[Status.FAILED] == counts[Status.SKIPPED] == 1
+
+
+def test_answers_recorded_together_are_each_marked_sent_at_their_time(engine: Engine) -> None:
+    with engine.begin() as conn:
+        enqueue(conn, b"m", [_message(f"r{i}@example.org") for i in range(4)], now=T0)
+        claimed = claim(conn, owner="w", limit=4, lease=LEASE, now=T0)
+    at = [T0 + timedelta(seconds=n, microseconds=123_456) for n in range(3)]
+    with engine.begin() as conn:
+        mark_all_sent(conn, [(row.id, when) for row, when in zip(claimed, at, strict=False)])
+        mark_all_sent(conn, [])
+        rows = conn.execute(select(outbox).order_by(outbox.c.id)).all()
+    assert [row.status for row in rows] == [Status.SENT.value] * 3 + [Status.SENDING.value]
+    assert [row.finished_at for row in rows[:3]] == at
+    assert all(row.attempts == 1 and row.last_code == 250 for row in rows[:3])
+    assert all(row.lease_owner is None and row.lease_until is None for row in rows[:3])
+    assert rows[3].lease_owner == "w"
 
 
 @pytest.mark.postgresql
