@@ -105,17 +105,6 @@ def suppressed_among(conn: Connection, emails: Iterable[str]) -> set[str]:
     return found
 
 
-def suppressed_addresses(conn: Connection) -> set[str]:
-    """Every suppressed address, for filtering a whole send at once."""
-    return set(conn.execute(select(suppressions.c.email)).scalars())
-
-
-def unsuppress(conn: Connection, email: str) -> bool:
-    """Take ``email`` off the list; True when it was on it."""
-    query = delete(suppressions).where(suppressions.c.email == normalize_address(email))
-    return conn.execute(query).rowcount == 1
-
-
 def list_suppressions(conn: Connection) -> list[Suppression]:
     """Every suppression, oldest first."""
     query = select(suppressions).order_by(suppressions.c.created_at, suppressions.c.email)

@@ -13,10 +13,9 @@ from publisher.store.suppressions import (
     Reason,
     Source,
     is_suppressed,
+    lift,
     list_suppressions,
     suppress,
-    suppressed_addresses,
-    unsuppress,
 )
 
 T0 = datetime(2024, 12, 6, 9, 0, tzinfo=UTC)
@@ -67,18 +66,24 @@ def test_suppressed_addresses_and_listing_order(engine: Engine) -> None:
             detail="550 5.1.1 no such user",
         )
         suppress(conn, "a@example.org", reason=Reason.MANUAL, now=T0, source="admin")
-        assert suppressed_addresses(conn) == {"a@example.org", "b@example.org"}
         entries = list_suppressions(conn)
     assert [e.email for e in entries] == ["a@example.org", "b@example.org"]
     assert entries[1].detail == "550 5.1.1 no such user"
 
 
-def test_unsuppress_takes_an_address_off_the_list(engine: Engine) -> None:
-    """Resubscribing removes the entry once; removing an absent address says so."""
+def test_lifting_takes_an_address_off_the_list(engine: Engine) -> None:
+    """Resubscribing removes the entry once, and says what it was; lifting an absent
+    address says so."""
     with engine.begin() as conn:
         suppress(conn, "a@example.org", reason="complained", now=T0, source="admin")
-        assert unsuppress(conn, "A@EXAMPLE.org")
-        assert not unsuppress(conn, "a@example.org")
+        lifted = lift(conn, "A@EXAMPLE.org")
+        assert lifted is not None
+        assert (lifted.email, lifted.reason, lifted.source) == (
+            "a@example.org",
+            Reason.COMPLAINED,
+            "admin",
+        )
+        assert lift(conn, "a@example.org") is None
         assert not is_suppressed(conn, "a@example.org")
         assert suppress(conn, "a@example.org", reason="unsubscribed", now=T0, source="web")
 
