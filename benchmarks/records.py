@@ -4,7 +4,7 @@
 
 Queues and claims ``--rows`` messages in an empty store (a SQLite file in a temporary
 folder, or the PostgreSQL database given, whose tables it empties), then marks them
-sent as the worker did before group commit (``mark_sent``, one transaction each) and
+sent one transaction each (``mark_sent``, as the worker did before group commit) and
 as it does now (``mark_all_sent``, one transaction per ``--group`` answers: a round of
 that many connections), each on fresh rows. Prints wall and CPU microseconds per
 answer, then one JSON object on its last line.
@@ -19,10 +19,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
+from workers import refill_outbox
 
 from publisher.store.database import open_store
-from publisher.store.outbox import NewMessage, claim, enqueue, mark_all_sent, mark_sent
+from publisher.store.outbox import claim, mark_all_sent, mark_sent
 
 NOW = datetime(2025, 3, 4, 6, 0, tzinfo=UTC)
 
@@ -70,23 +71,12 @@ def _measure(
     engine: Engine, rows: int, record: Callable[[Connection, list[int]], None]
 ) -> tuple[float, float]:
     """Microseconds of wall clock and of CPU per answer for ``record`` on fresh rows."""
+    refill_outbox(engine, b"x" * 28_000, rows)
     with engine.begin() as conn:
-        conn.execute(text("DELETE FROM sent_items"))
-        conn.execute(text("DELETE FROM outbox"))
-        conn.execute(text("DELETE FROM bodies"))
-        enqueue(
-            conn,
-            b"x" * 28_000,
-            [
-                NewMessage(f"r{i}@example.net", "daily:x", (), f"<{i}@example.org>")
-                for i in range(rows)
-            ],
-            now=NOW - timedelta(minutes=1),
+        claimed = claim(
+            conn, owner="w", limit=rows, lease=timedelta(hours=1), now=datetime.now(UTC)
         )
-    with engine.begin() as conn:
-        ids = [
-            row.id for row in claim(conn, owner="w", limit=rows, lease=timedelta(hours=1), now=NOW)
-        ]
+    ids = [row.id for row in claimed]
     with engine.connect() as conn:
         wall, cpu = time.perf_counter(), time.process_time()
         record(conn, ids)

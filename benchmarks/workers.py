@@ -52,7 +52,7 @@ def measure_workers(context: Context) -> Figures:
     engine = open_store(url)
     try:
         for workers in WORKER_COUNTS:
-            _refill(engine, body, count)
+            refill_outbox(engine, body, count)
             with smtp_sink(sink_program) as sink:
                 seconds = _run_workers(context, url, sink.port, workers, connections)
             with engine.connect() as conn:
@@ -68,7 +68,8 @@ def measure_workers(context: Context) -> Figures:
     return figures
 
 
-def _refill(engine: Engine, body: bytes, count: int) -> None:
+def refill_outbox(engine: Engine, body: bytes, count: int) -> None:
+    """An outbox of ``count`` messages sharing ``body``, due now, and nothing else."""
     queued_at = datetime.now(UTC) - timedelta(minutes=1)
     with engine.begin() as conn:
         for table in (sent_items, outbox, bodies, suppressions):

@@ -144,16 +144,15 @@ class Worker:
             if progress is not None:
                 progress(report)
 
-        slots = [Slot(self._engine) for _ in range(self._senders + 1)]
-        sent = Group(slots[-1], _record_sent)
+        slots = [Slot(self._engine) for _ in range(self._senders)]
+        group_slot = Slot(self._engine)
+        sent = Group(group_slot, _record_sent)
         try:
-            senders = [
-                asyncio.create_task(self._sender(feed, slot, sent, done)) for slot in slots[:-1]
-            ]
+            senders = [asyncio.create_task(self._sender(feed, slot, sent, done)) for slot in slots]
             outcomes = await asyncio.gather(*senders, return_exceptions=True)
         finally:
             await feed.aclose()
-            for slot in slots:
+            for slot in (*slots, group_slot):
                 await slot.aclose()
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
@@ -186,11 +185,15 @@ class Worker:
                                 recipients=[row.recipient],
                                 message=message,
                             )
-                        if result.outcome is Outcome.DELIVERED:
+                        delivered = result.outcome is Outcome.DELIVERED
+                        if delivered:
                             await answer.record((row.id, self._clock()))
-                            report = DeliveryReport(sent=1)
-                    if result.outcome is not Outcome.DELIVERED:
-                        report = await slot.run(self._record, row, result)
+                    # Any other answer is recorded out of the group's round.
+                    report = (
+                        DeliveryReport(sent=1)
+                        if delivered
+                        else await slot.run(self._record, row, result)
+                    )
                 done(report)
         except BaseException:
             feed.halt()

@@ -28,10 +28,7 @@ from sqlalchemy import (
     Row,
     Table,
     and_,
-    bindparam,
     func,
-    literal_column,
-    null,
     or_,
     select,
     tuple_,
@@ -241,38 +238,20 @@ def claim(
     )
 
 
-# Built once: a worker runs it once per message, and building the statement cost more
-# than running it. Its constants are written into the SQL rather than bound, so that
-# only the id and the time are processed per execution.
-_MARK_SENT = (
-    update(outbox)
-    .where(outbox.c.id == bindparam("message"))
-    .values(
-        status=literal_column(f"'{Status.SENT.value}'"),
-        attempts=outbox.c.attempts + literal_column("1"),
-        finished_at=bindparam("now", type_=outbox.c.finished_at.type),
-        lease_owner=null(),
-        lease_until=null(),
-        last_code=literal_column("250"),
-        last_error=null(),
-    )
-)
-
-
-def mark_sent(conn: Connection, message: int, *, now: datetime) -> None:
-    """The server took the message (250). Recorded whoever holds the lease: it was sent."""
-    conn.execute(_MARK_SENT, {"message": message, "now": now})
-
-
-# _MARK_SENT as plain SQL for the driver's executemany (SQLite's placeholders, then
+# A 250, as plain SQL for the driver's executemany (SQLite's placeholders, then
 # psycopg's): a worker records every 250 this way, a round of answers at a time, and
 # SQLAlchemy's handling of each row's parameters cost as much as the update.
-_MARK_ALL_SENT_QMARK = (
+_MARK_SENT_QMARK = (
     "UPDATE outbox SET status = 'sent', attempts = attempts + 1, "
     "finished_at = ?, lease_owner = NULL, lease_until = NULL, last_code = 250, "
     "last_error = NULL WHERE id = ?"
 )
-_MARK_ALL_SENT = _MARK_ALL_SENT_QMARK.replace("?", "%s")
+_MARK_SENT = _MARK_SENT_QMARK.replace("?", "%s")
+
+
+def mark_sent(conn: Connection, message: int, *, now: datetime) -> None:
+    """The server took the message (250). Recorded whoever holds the lease: it was sent."""
+    mark_all_sent(conn, [(message, now)])
 
 
 def mark_all_sent(conn: Connection, sent: Sequence[tuple[int, datetime]]) -> None:
@@ -284,7 +263,7 @@ def mark_all_sent(conn: Connection, sent: Sequence[tuple[int, datetime]]) -> Non
     # The column type's own conversion (UTC, and on SQLite the text SQLAlchemy stores).
     to_sql = _finished_at_binder(dialect)
     conn.exec_driver_sql(
-        _MARK_ALL_SENT_QMARK if dialect.paramstyle == "qmark" else _MARK_ALL_SENT,
+        _MARK_SENT_QMARK if dialect.paramstyle == "qmark" else _MARK_SENT,
         [(to_sql(now), message) for message, now in sent],
     )
 
