@@ -22,12 +22,12 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
-from functools import lru_cache
 
 import synthetic
 from harness import Context, Figures, peak_rss, timed
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
+from publisher.delivery._templates import Templates
 from publisher.delivery.message import MessageTemplate, make_message_id
 from publisher.delivery.planning import last_send_time, plan
 from publisher.matching import ItemIndex, RuleMatches, match
@@ -36,7 +36,8 @@ from publisher.rendering.emails import EmailRenderer
 from publisher.settings import Settings
 from publisher.store.database import open_store
 from publisher.store.items import StoredItem, assign_entry_ids, load_items, save_items
-from publisher.store.schema import bodies, outbox
+from publisher.store.outbox import load_segments
+from publisher.store.schema import bodies, outbox, segments
 from publisher.subscriptions import Subscriptions, load_subscriptions
 from publisher.subscriptions.model import Frequency, Subscriber
 from publisher.unsubscribe import make_token, unsubscribe_mailto, unsubscribe_url
@@ -49,6 +50,8 @@ COLLECTED = NOW - timedelta(days=1, hours=2)  # the day's items were stored then
 # Everyone on a daily digest; the rest of the default mix (locales, zones, hours, fields,
 # countries, groups, exclusions, text format) as it is.
 DAILY = synthetic.Mix(immediate=0.0, weekly=0.0)
+# Rows a worker claims at a time (its default batch).
+BATCH = 200
 
 
 def measure_fanout(context: Context) -> Figures:
@@ -81,16 +84,20 @@ def measure_fanout(context: Context) -> Figures:
             processes=context.plan_processes,
         )
     rows, contents = _queued(engine)
+    with engine.connect() as conn:
+        shared_bytes = conn.execute(select(func.sum(func.length(segments.c.content)))).scalar()
+    stored = sum(map(len, contents.values())) + (shared_bytes or 0)
     with peak_rss(personalized), timed(context, "fanout_personalize") as personalizing:
-        sizes = _personalize_all(rows, contents, settings)
+        sizes = _personalize_all(engine, rows, contents, settings)
     messages = report.digests
     if messages != len(rows):
         raise RuntimeError(f"plan queued {messages} digests but the outbox holds {len(rows)}")
     median = sorted(range(len(sizes)), key=sizes.__getitem__)[len(sizes) // 2]
     recipient, message_id, body_id = rows[median]
     seconds = planning.seconds + personalizing.seconds
-    template = MessageTemplate.from_bytes(contents[body_id])
     with engine.connect() as conn:
+        shown = load_segments(conn, MessageTemplate.segment_digests(contents[body_id]))
+        template = MessageTemplate.from_bytes(contents[body_id], segments=shown)
         groups = match(
             subscriptions, ItemIndex.build(load_items(conn)), default_locale=settings.default_locale
         )
@@ -102,6 +109,7 @@ def measure_fanout(context: Context) -> Figures:
         "groups": groups,
         # A message of the median size, and its template, for the SMTP comparison.
         "body": contents[body_id],
+        "segments": shown,  # the body's segments, stored with it wherever it is queued
         "message": _personalize(
             template,
             recipient,
@@ -116,6 +124,8 @@ def measure_fanout(context: Context) -> Figures:
         "fanout_items": len(fetched),
         "fanout_messages": messages,
         "fanout_bodies": len(contents),
+        # What the pass stored: bodies and the segments they share, in MB.
+        "fanout_stored_mb": round(stored / 1e6, 1),
         "message_kb_median": round(statistics.median(sizes) / 1024, 1),
         "message_kb_max": round(max(sizes) / 1024, 1),
         "plan_s": round(planning.seconds, 2),
@@ -236,21 +246,26 @@ def _queued(engine: Engine) -> tuple[list[tuple[str, str, int]], dict[int, bytes
 
 
 def _personalize_all(
-    rows: list[tuple[str, str, int]], contents: dict[int, bytes], settings: Settings
+    engine: Engine, rows: list[tuple[str, str, int]], contents: dict[int, bytes], settings: Settings
 ) -> list[int]:
-    """What the worker does for each row before SMTP; the sizes of the messages. A body
-    is read back from its stored form once while it is among the last 256 used, as the
-    worker's cache does (rows come in outbox order: a body's rows are together)."""
+    """What the worker does for each row before SMTP; the sizes of the messages. Rows
+    are taken in the worker's batches, each batch's templates parsed and their segments
+    read from the store as the worker does (``Templates.prepare`` after a claim)."""
     sender = parseaddr(settings.sender.from_)[1]
-
-    @lru_cache(maxsize=256)
-    def template(body_id: int) -> MessageTemplate:
-        return MessageTemplate.from_bytes(contents[body_id])
-
-    return [
-        len(_personalize(template(body_id), recipient, message_id, settings, sender))
-        for recipient, message_id, body_id in rows
-    ]
+    templates = Templates(engine, dkim=None)
+    sizes: list[int] = []
+    for start in range(0, len(rows), BATCH):
+        batch = rows[start : start + BATCH]
+        templates.prepare(contents[body_id] for _, _, body_id in batch)
+        sizes.extend(
+            len(
+                _personalize(
+                    templates.get(contents[body_id]), recipient, message_id, settings, sender
+                )
+            )
+            for recipient, message_id, body_id in batch
+        )
+    return sizes
 
 
 def _personalize(

@@ -38,7 +38,7 @@ from publisher.delivery.message import make_message_id
 from publisher.delivery.smtp import SmtpTransport
 from publisher.delivery.worker import DeliveryReport, Worker
 from publisher.store.database import open_store
-from publisher.store.outbox import NewMessage, enqueue
+from publisher.store.outbox import NewMessage, enqueue, save_segments
 
 INSTALL = (
     "echo 'postfix postfix/main_mailer_type select No configuration' | sudo "
@@ -59,6 +59,7 @@ def measure_smtp(context: Context) -> Figures:
         return {}
     shared = context.shared["fanout"]
     body: bytes = shared["body"]
+    segments: dict[bytes, bytes] = shared["segments"]
     message: bytes = shared["message"]
     # smtp-source -F reads lines and ends each with CRLF itself.
     message_file = context.directory / "smtp-source-message.eml"
@@ -72,7 +73,12 @@ def measure_smtp(context: Context) -> Figures:
             with smtp_sink(sink) as ours_sink:
                 our_runs.append(
                     _send_with_worker(
-                        context, body, port=ours_sink.port, connections=connections, attempt=attempt
+                        context,
+                        body,
+                        segments,
+                        port=ours_sink.port,
+                        connections=connections,
+                        attempt=attempt,
                     )
                 )
             with smtp_sink(sink) as their_sink:
@@ -155,7 +161,13 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
 
 
 def _send_with_worker(
-    context: Context, body: bytes, *, port: int, connections: int, attempt: int = 0
+    context: Context,
+    body: bytes,
+    segments: dict[bytes, bytes],
+    *,
+    port: int,
+    connections: int,
+    attempt: int = 0,
 ) -> tuple[float, float]:
     """Seconds for ``Worker.run_once`` to send the whole pre-filled outbox, and the CPU
     seconds this process spent on it."""
@@ -169,6 +181,7 @@ def _send_with_worker(
     queued_at = datetime.now(UTC) - timedelta(minutes=1)
     recipients = [f"reader{i}@example.net" for i in range(context.smtp_messages)]
     with engine.begin() as conn:
+        save_segments(conn, segments, now=queued_at)
         enqueue(
             conn,
             body,

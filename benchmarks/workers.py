@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from harness import Context, Figures
@@ -25,8 +26,15 @@ from sqlalchemy import Engine, delete
 
 from publisher.delivery.message import make_message_id
 from publisher.store.database import open_store
-from publisher.store.outbox import NewMessage, Status, enqueue_many, status_counts
+from publisher.store.outbox import (
+    NewMessage,
+    Status,
+    enqueue_many,
+    save_segments,
+    status_counts,
+)
 from publisher.store.schema import bodies, outbox, sent_items, suppressions
+from publisher.store.schema import segments as segments_table
 
 DEDUPE_KEY = "daily:2025-03-04"
 WORKER_COUNTS = (1, 2, 3)
@@ -46,13 +54,14 @@ def measure_workers(context: Context) -> Figures:
         context.note(f"smtp-sink not found: the workers step is skipped. Install: {INSTALL}")
         return {}
     body: bytes = context.shared["fanout"]["body"]
+    segments: dict[bytes, bytes] = context.shared["fanout"]["segments"]
     count = context.smtp_messages
     connections = context.smtp_connections[0]
     figures: Figures = {"workers_messages": count, "workers_connections_each": connections}
     engine = open_store(url)
     try:
         for workers in WORKER_COUNTS:
-            refill_outbox(engine, body, count)
+            refill_outbox(engine, body, count, segments=segments)
             with smtp_sink(sink_program) as sink:
                 seconds = _run_workers(context, url, sink.port, workers, connections)
             with engine.connect() as conn:
@@ -68,11 +77,14 @@ def measure_workers(context: Context) -> Figures:
     return figures
 
 
-def refill_outbox(engine: Engine, body: bytes, count: int) -> None:
-    """An outbox of ``count`` messages sharing ``body``, due now, and nothing else."""
+def refill_outbox(
+    engine: Engine, body: bytes, count: int, *, segments: Mapping[bytes, bytes] | None = None
+) -> None:
+    """An outbox of ``count`` messages sharing ``body`` (which shows ``segments``), due
+    now, and nothing else."""
     queued_at = datetime.now(UTC) - timedelta(minutes=1)
     with engine.begin() as conn:
-        for table in (sent_items, outbox, bodies, suppressions):
+        for table in (sent_items, outbox, bodies, segments_table, suppressions):
             conn.execute(delete(table))
         messages = [
             NewMessage(
@@ -83,6 +95,7 @@ def refill_outbox(engine: Engine, body: bytes, count: int) -> None:
             )
             for i in range(count)
         ]
+        save_segments(conn, segments or {}, now=queued_at)
         enqueue_many(conn, [(body, messages)], now=queued_at)
 
 

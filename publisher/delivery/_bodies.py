@@ -39,6 +39,10 @@ _CHUNK = 16
 _AHEAD = 4
 
 
+# A body's stored form, and the segments it shows that no earlier body of the pass did.
+Made = tuple[bytes, dict[bytes, bytes]]
+
+
 @dataclass(frozen=True, slots=True)
 class BodyJob:
     """One body to render: an alert (one item) or a digest for ``period``."""
@@ -63,11 +67,18 @@ class BodyMaker:
         self.settings = settings
         self.items = items
         self.now = now
+        # The segments this maker has handed out: each goes with the first body that
+        # shows it, for the writer to store before that body.
+        self._handed: set[bytes] = set()
         name, address = parseaddr(settings.sender.from_)
         self._list_name = name or settings.list_id
         self.domain = address.rpartition("@")[2] or "localhost"
 
-    def __call__(self, job: BodyJob) -> bytes:
+    def forget_handed(self) -> None:
+        """Hand out every segment again, with the first body that shows it."""
+        self._handed = set()
+
+    def __call__(self, job: BodyJob) -> Made:
         default_locale = self.settings.default_locale
         items = [self.items[i] for i in job.item_ids]
         if job.period is None:
@@ -91,7 +102,12 @@ class BodyMaker:
             domain=self.domain,
             date=self.now,
         )
-        return template.to_bytes()
+        new: dict[bytes, bytes] = {}
+        for segment in template.segments:
+            if segment.digest not in self._handed:
+                self._handed.add(segment.digest)
+                new[segment.digest] = segment.data
+        return template.to_bytes(), new
 
 
 def default_processes() -> int:
@@ -99,8 +115,10 @@ def default_processes() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def make_bodies(maker: BodyMaker, jobs: Sequence[BodyJob], *, processes: int) -> Iterator[bytes]:
-    """Each job's body, in order; in ``processes`` workers when there are enough jobs."""
+def make_bodies(maker: BodyMaker, jobs: Sequence[BodyJob], *, processes: int) -> Iterator[Made]:
+    """Each job's body, in order; in ``processes`` workers when there are enough jobs.
+    A segment comes with the first body that shows it, in each process: the writer
+    stores it before that body, and may be handed it again (one per process)."""
     if processes <= 1 or len(jobs) < PARALLEL_FROM:
         yield from map(maker, jobs)
         return
@@ -119,7 +137,7 @@ def make_bodies(maker: BodyMaker, jobs: Sequence[BodyJob], *, processes: int) ->
         processes, mp_context=context, initializer=initializer, initargs=initargs
     ) as pool:
         chunks = (jobs[i : i + _CHUNK] for i in range(0, len(jobs), _CHUNK))
-        in_flight: deque[Future[list[bytes]]] = deque()
+        in_flight: deque[Future[list[Made]]] = deque()
         for chunk in chunks:
             in_flight.append(pool.submit(_render_chunk, chunk))
             if len(in_flight) >= processes * _AHEAD:
@@ -133,6 +151,7 @@ _worker_maker: BodyMaker | None = None
 
 def _adopt_maker(maker: BodyMaker) -> None:
     global _worker_maker
+    maker.forget_handed()  # this process hands out its own
     _worker_maker = maker
 
 
@@ -143,6 +162,6 @@ def _start_worker(
     _worker_maker = BodyMaker(EmailRenderer(**recipe), settings, items, now=now)
 
 
-def _render_chunk(jobs: Iterable[BodyJob]) -> list[bytes]:
+def _render_chunk(jobs: Iterable[BodyJob]) -> list[Made]:
     assert _worker_maker is not None, "the worker was not started"
     return [_worker_maker(job) for job in jobs]

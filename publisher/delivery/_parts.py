@@ -8,12 +8,17 @@ the part is cut at the marker: the text before it is encoded once, up to a line
 boundary; per recipient only a small window (the prefix's last partial line, the
 value, and up to two bytes of the suffix to reach a multiple of 3) is encoded; the
 suffix is encoded once for each of the three ways it can start.
+
+Each half is a sequence of pieces: the body's own bytes, or a :class:`Segment`, bytes
+many bodies show (an item's block), which the outbox stores once for all of them.
 """
 
 from __future__ import annotations
 
 import binascii
+import hashlib
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain
@@ -59,36 +64,93 @@ def canonical_text(text: str) -> bytes:
     return text.replace("\n", "\r\n").encode("utf-8")
 
 
-@dataclass(frozen=True, slots=True)
-class SplicedPart:
-    """The base64 of ``prefix + value + suffix`` for any value, in a few microseconds."""
+class Segment:
+    """Bytes shared by many bodies (an item's block), stored once and named by a digest."""
 
-    prefix: bytes
-    suffix: bytes
+    __slots__ = ("data", "digest")
+
+    DIGEST_BYTES = 16
+
+    def __init__(self, data: bytes, digest: bytes | None = None) -> None:
+        self.data = data
+        self.digest = digest if digest is not None else segment_digest(data)
+
+    def __repr__(self) -> str:
+        return f"Segment({self.digest.hex()}, {len(self.data)} bytes)"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Segment) and other.digest == self.digest
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
+
+
+def segment_digest(data: bytes) -> bytes:
+    """The name of a segment's bytes: BLAKE2b, 128 bits."""
+    return hashlib.blake2b(data, digest_size=Segment.DIGEST_BYTES).digest()
+
+
+Piece = bytes | Segment
+
+
+def piece_bytes(pieces: Sequence[Piece]) -> bytes:
+    """The pieces' bytes joined."""
+    return b"".join([p.data if isinstance(p, Segment) else p for p in pieces])
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SplicedPart:
+    """The base64 of ``prefix + value + suffix`` for any value, in a few microseconds.
+
+    Two parts are equal when their bytes are, however they are cut into pieces."""
+
+    prefix: tuple[Piece, ...]
+    suffix: tuple[Piece, ...]
     _head: bytes | None = field(init=False, repr=False, compare=False)
     _rest: bytes = field(init=False, repr=False, compare=False)
+    _after: bytes = field(init=False, repr=False, compare=False)
     # The suffix's encoding for each number of bytes borrowed, made when first needed:
     # most bodies go to one or two recipients, whose values need one or two of them.
     _tails: list[bytes | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Encoded when first needed: a part built while planning is only stored.
+        # Joined and encoded when first needed: a part built while planning is only stored.
         object.__setattr__(self, "_head", None)
         object.__setattr__(self, "_rest", b"")
+        object.__setattr__(self, "_after", b"")
         object.__setattr__(self, "_tails", [None, None, None])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SplicedPart):
+            return NotImplemented
+        return (piece_bytes(self.prefix), piece_bytes(self.suffix)) == (
+            piece_bytes(other.prefix),
+            piece_bytes(other.suffix),
+        )
+
+    def __hash__(self) -> int:
+        return hash((piece_bytes(self.prefix), piece_bytes(self.suffix)))
+
+    @property
+    def segments(self) -> list[Segment]:
+        return [p for p in (*self.prefix, *self.suffix) if isinstance(p, Segment)]
 
     def encode(self, value: bytes) -> bytes:
         """The part's content lines (CRLF-terminated) with ``value`` at the marker."""
-        if self._head is None:
-            cut = len(self.prefix) - len(self.prefix) % LINE_BYTES
-            object.__setattr__(self, "_rest", self.prefix[cut:])
-            object.__setattr__(self, "_head", wrap_base64(self.prefix[:cut]))
-        assert self._head is not None
+        head = self._head
+        if head is None:
+            prefix = piece_bytes(self.prefix)
+            cut = len(prefix) - len(prefix) % LINE_BYTES
+            object.__setattr__(self, "_rest", prefix[cut:])
+            object.__setattr__(self, "_after", piece_bytes(self.suffix))
+            head = wrap_base64(prefix[:cut])
+            object.__setattr__(self, "_head", head)
         window = self._rest + value
+        suffix = self._after
         # Borrow up to two bytes of the suffix so the window ends on a 3-byte group:
         # no padding inside the part, and the suffix's encoding starts afresh.
-        borrow = min(-len(window) % 3, len(self.suffix))
+        borrow = min(-len(window) % 3, len(suffix))
         tail = self._tails[borrow]
         if tail is None:
-            tail = self._tails[borrow] = wrap_base64(self.suffix[borrow:])
-        return self._head + wrap_base64(window + self.suffix[:borrow]) + tail
+            tail = self._tails[borrow] = wrap_base64(suffix[borrow:])
+        return head + wrap_base64(window + suffix[:borrow]) + tail

@@ -29,10 +29,12 @@ import re
 import struct
 import zlib
 from base64 import b32encode
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime, getaddresses
 from functools import lru_cache
+from itertools import accumulate, pairwise
 
 from publisher.delivery._dkim import SIGNED_HEADERS, DkimSigner, signer_from_settings
 from publisher.delivery._headers import (
@@ -45,10 +47,10 @@ from publisher.delivery._headers import (
     to_field,
     unstructured_field,
 )
-from publisher.delivery._parts import SplicedPart, canonical_text
+from publisher.delivery._parts import Piece, Segment, SplicedPart, canonical_text
 from publisher.delivery._result import DeliveryError
 from publisher.delivery._transaction import is_canonical
-from publisher.rendering.emails import UNSUBSCRIBE_URL_MARK, RenderedEmail
+from publisher.rendering.emails import UNSUBSCRIBE_URL_MARK, RenderedEmail, Shared
 from publisher.unsubscribe import ONE_CLICK_BODY
 
 __all__ = [
@@ -67,11 +69,17 @@ _LIST_UNSUBSCRIBE = b"\x00list-unsubscribe\x00"
 _MARKS = re.compile(b"(\x00[a-z-]+\x00)")
 _ORDER = [_TO, _MESSAGE_ID, _LIST_UNSUBSCRIBE]
 
-# to_bytes(): magic, format version, then zlib of length-prefixed fields.
+# to_bytes(): magic, format version, then zlib of length-prefixed fields. Version 1
+# held each half of a part as bytes; version 2 as pieces, each a tag (_LITERAL or
+# _SEGMENT), a length and the bytes or the segment's digest.
 _MAGIC = b"publisher-message"
-_VERSION = 1
+_VERSION = 2
+_READS = (1, 2)
 _FIELDS = 7
 _LENGTH = struct.Struct(">I")
+_LITERAL = b"L"
+_SEGMENT = b"S"
+_SEGMENTS = re.compile(re.escape(_SEGMENT))
 
 _DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*$")
 _LIST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -149,8 +157,8 @@ class MessageTemplate:
         language = rendered.locale.replace("_", "-")
         if not _LANGUAGE_TAG.match(language):
             raise DeliveryError(f"locale {rendered.locale!r} is not a BCP 47 language tag")
-        text = _split(rendered.text, "text")
-        html_part = _split(rendered.html, "html")
+        text = _split(rendered.text_pieces or (rendered.text,), "text")
+        html_part = _split(rendered.html_pieces or (rendered.html,), "html")
         fields = [
             # RFC 5322 §3.3: a date-time is some 31 ASCII characters, nothing to fold or
             # encode; written as the header registry would (pinned by a test) at a
@@ -169,7 +177,8 @@ class MessageTemplate:
             fold("Content-Language", language),
             b"MIME-Version: 1.0\r\n",
         ]
-        digest = hashlib.sha256(b"\x00".join([*text, *html_part, rendered.locale.encode()]))
+        named = [p.digest if isinstance(p, Segment) else p for h in (*text, *html_part) for p in h]
+        digest = hashlib.sha256(b"\x00".join([*named, rendered.locale.encode()]))
         # "=" and "_" never occur in base64 lines, so the delimiter cannot either.
         boundary = b"=_" + digest.hexdigest()[:32].encode("ascii")
         return cls(
@@ -227,70 +236,186 @@ class MessageTemplate:
             message = self.dkim.sign(message) + message
         return message
 
+    @property
+    def segments(self) -> list[Segment]:
+        """The segments the parts show, stored apart from :meth:`to_bytes`."""
+        return [*self.text.segments, *self.html.segments]
+
     def to_bytes(self) -> bytes:
-        """A compact, versioned form for the outbox's ``bodies`` table (no DKIM key)."""
+        """A compact, versioned form for the outbox's ``bodies`` table (no DKIM key, and
+        segments by their digests only)."""
         values = [
             self.locale.encode("utf-8"),
             self.headers,
             self.boundary,
-            self.text.prefix,
-            self.text.suffix,
-            self.html.prefix,
-            self.html.suffix,
+            _pack_pieces(self.text.prefix),
+            _pack_pieces(self.text.suffix),
+            _pack_pieces(self.html.prefix),
+            _pack_pieces(self.html.suffix),
         ]
-        payload = b"".join(_LENGTH.pack(len(v)) + v for v in values)
         # Level 1: a tenth larger than the default level 6 and 40% quicker, once per body.
-        return _MAGIC + bytes([_VERSION]) + zlib.compress(payload, 1)
+        return _MAGIC + bytes([_VERSION]) + zlib.compress(_pack(values), 1)
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, dkim: DkimSigner | None = None) -> MessageTemplate:
-        """The template :meth:`to_bytes` stored, to be signed with ``dkim`` if given."""
-        if not data.startswith(_MAGIC) or len(data) <= len(_MAGIC):
-            raise DeliveryError("stored message: not a message template")
-        version = data[len(_MAGIC)]
-        if version != _VERSION:
-            raise DeliveryError(
-                f"stored message: format version {version}; this publisher reads {_VERSION}"
-            )
-        try:
-            payload = zlib.decompress(data[len(_MAGIC) + 1 :])
-        except zlib.error as exc:
-            raise DeliveryError(f"stored message: corrupt ({exc})") from exc
-        values: list[bytes] = []
-        offset = 0
-        while offset < len(payload) and len(values) < _FIELDS:
-            if offset + _LENGTH.size > len(payload):
-                break
-            (size,) = _LENGTH.unpack_from(payload, offset)
-            offset += _LENGTH.size
-            values.append(payload[offset : offset + size])
-            offset += size
-        if len(values) != _FIELDS or offset != len(payload):
-            raise DeliveryError("stored message: corrupt (fields do not add up)")
-        locale, headers, boundary, text_prefix, text_suffix, html_prefix, html_suffix = values
+    def from_bytes(
+        cls,
+        data: bytes,
+        *,
+        dkim: DkimSigner | None = None,
+        segments: Mapping[bytes, bytes] | None = None,
+    ) -> MessageTemplate:
+        """The template :meth:`to_bytes` stored, to be signed with ``dkim`` if given;
+        ``segments`` gives the bytes of the segments it names, by digest."""
+        return StoredTemplate.read(data).template(segments or {}, dkim=dkim)
+
+    @staticmethod
+    def segment_digests(data: bytes) -> set[bytes]:
+        """The digests of the segments a stored template names, to be read from the store."""
+        return StoredTemplate.read(data).digests
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTemplate:
+    """A stored template read, the segments it names not yet put in."""
+
+    locale: str
+    headers: bytes
+    boundary: bytes
+    # Text, then html: before the mark, after it. Each half's pieces, and the positions
+    # among them of those that are a segment's digest.
+    halves: tuple[tuple[list[bytes], list[int]], ...]
+
+    @classmethod
+    def read(cls, data: bytes) -> StoredTemplate:
+        version, values = _unpack(data)
+        locale, headers, boundary, *halves = values
         try:
             language = locale.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DeliveryError(f"stored message: corrupt locale ({exc})") from exc
-        return cls(
-            headers=headers,
-            boundary=boundary,
-            text=SplicedPart(text_prefix, text_suffix),
-            html=SplicedPart(html_prefix, html_suffix),
-            locale=language,
+        read: tuple[tuple[list[bytes], list[int]], ...]
+        if version == 1:
+            read = tuple(([half], []) for half in halves)
+        else:
+            read = tuple(_unpack_pieces(half) for half in halves)
+        return cls(language, headers, boundary, read)
+
+    @property
+    def digests(self) -> set[bytes]:
+        return {values[i] for values, positions in self.halves for i in positions}
+
+    def template(
+        self, segments: Mapping[bytes, bytes], *, dkim: DkimSigner | None = None
+    ) -> MessageTemplate:
+        """The template, with the bytes of the segments it names."""
+        joined: list[bytes] = []
+        for values, positions in self.halves:
+            if positions:
+                values = values.copy()
+                for i in positions:
+                    data = segments.get(values[i])
+                    if data is None:
+                        raise DeliveryError(f"stored message: segment {values[i].hex()} is missing")
+                    values[i] = data
+            joined.append(b"".join(values))
+        return MessageTemplate(
+            headers=self.headers,
+            boundary=self.boundary,
+            text=SplicedPart((joined[0],), (joined[1],)),
+            html=SplicedPart((joined[2],), (joined[3],)),
+            locale=self.locale,
             dkim=dkim,
         )
 
 
-def _split(content: str, what: str) -> tuple[bytes, bytes]:
-    """The canonical bytes before and after the part's one unsubscribe URL mark."""
-    count = content.count(UNSUBSCRIBE_URL_MARK)
-    if count != 1:
+def _pack(values: Sequence[bytes]) -> bytes:
+    return b"".join(_LENGTH.pack(len(v)) + v for v in values)
+
+
+def _pack_pieces(pieces: Sequence[Piece]) -> bytes:
+    """The piece count, a tag a piece, a length a piece, then the pieces' bytes (a
+    segment's digest in place of a segment): read back with two struct calls."""
+    values = [p.digest if isinstance(p, Segment) else p for p in pieces]
+    tags = b"".join(_SEGMENT if isinstance(p, Segment) else _LITERAL for p in pieces)
+    lengths = struct.pack(f">{len(values)}I", *map(len, values))
+    return _LENGTH.pack(len(values)) + tags + lengths + b"".join(values)
+
+
+def _unpack(data: bytes) -> tuple[int, list[bytes]]:
+    """The format version and the fields of a stored template."""
+    if not data.startswith(_MAGIC) or len(data) <= len(_MAGIC):
+        raise DeliveryError("stored message: not a message template")
+    version = data[len(_MAGIC)]
+    if version not in _READS:
+        raise DeliveryError(
+            f"stored message: format version {version}; this publisher reads "
+            + " and ".join(map(str, _READS))
+        )
+    try:
+        payload = zlib.decompress(data[len(_MAGIC) + 1 :])
+    except zlib.error as exc:
+        raise DeliveryError(f"stored message: corrupt ({exc})") from exc
+    values: list[bytes] = []
+    offset = 0
+    while offset < len(payload) and len(values) < _FIELDS:
+        if offset + _LENGTH.size > len(payload):
+            break
+        (size,) = _LENGTH.unpack_from(payload, offset)
+        offset += _LENGTH.size
+        values.append(payload[offset : offset + size])
+        offset += size
+    if len(values) != _FIELDS or offset != len(payload):
+        raise DeliveryError("stored message: corrupt (fields do not add up)")
+    return version, values
+
+
+def _unpack_pieces(packed: bytes) -> tuple[list[bytes], list[int]]:
+    """The pieces of :func:`_pack_pieces`, and the positions of the segments' digests."""
+    try:
+        (count,) = _LENGTH.unpack_from(packed)
+        tags = packed[_LENGTH.size : _LENGTH.size + count]
+        start = _LENGTH.size + count
+        lengths = struct.unpack_from(f">{count}I", packed, start)
+    except struct.error as exc:
+        raise DeliveryError(f"stored message: corrupt pieces ({exc})") from exc
+    ends = list(accumulate(lengths, initial=start + 4 * count))
+    if ends[-1] != len(packed) or len(tags) != count or tags.strip(_LITERAL + _SEGMENT):
+        raise DeliveryError("stored message: corrupt (a part's pieces do not add up)")
+    values = [packed[a:b] for a, b in pairwise(ends)]
+    return values, [m.start() for m in _SEGMENTS.finditer(tags)]
+
+
+def _split(
+    pieces: Sequence[str | Shared], what: str
+) -> tuple[tuple[Piece, ...], tuple[Piece, ...]]:
+    """The canonical pieces before and after the part's one unsubscribe URL mark."""
+    count = sum(p.count(UNSUBSCRIBE_URL_MARK) for p in pieces if isinstance(p, str))
+    if count != 1 or any(UNSUBSCRIBE_URL_MARK in p.text for p in pieces if isinstance(p, Shared)):
         raise DeliveryError(
             f"the {what} part has the unsubscribe URL mark {count} times; expected once"
         )
-    before, _, after = content.partition(UNSUBSCRIBE_URL_MARK)
-    return canonical_text(before), canonical_text(after)
+    before: list[Piece] = []
+    after: list[Piece] = []
+    into = before
+    for piece in pieces:
+        if isinstance(piece, Shared):
+            into.append(_segment(piece))
+        elif into is before and UNSUBSCRIBE_URL_MARK in piece:
+            head, _, tail = piece.partition(UNSUBSCRIBE_URL_MARK)
+            before.append(canonical_text(head))
+            into = after
+            after.append(canonical_text(tail))
+        else:
+            into.append(canonical_text(piece))
+    return tuple(before), tuple(after)
+
+
+def _segment(shared: Shared) -> Segment:
+    """The segment of a shared piece, made once per piece (kept on it)."""
+    segment = shared.cache
+    if not isinstance(segment, Segment):
+        segment = shared.cache = Segment(canonical_text(shared.text))
+    return segment
 
 
 @lru_cache(maxsize=64)

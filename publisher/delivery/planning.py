@@ -30,7 +30,7 @@ from publisher.metrics import METRICS, Metrics
 from publisher.rendering.emails import EmailRenderer
 from publisher.settings import Settings
 from publisher.store.items import load_items
-from publisher.store.outbox import NewMessage, already_sent, enqueue_many
+from publisher.store.outbox import NewMessage, already_sent, enqueue_many, save_segments
 from publisher.store.schema import subscriber_state
 from publisher.subscriptions.model import Frequency, Rule, Subscriber, Subscriptions
 
@@ -258,15 +258,20 @@ class _Queue:
         counts = {True: 0, False: 0}  # alerts, digests
         # Alerts and digests are written apart, so each write counts one kind.
         pending: dict[bool, list[tuple[bytes, list[NewMessage]]]] = {True: [], False: []}
+        shared: dict[bytes, bytes] = {}  # segments the pending bodies bring
 
         def flush() -> None:
+            # The segments go in the transaction of the first body that shows them.
+            save_segments(conn, shared, now=self._maker.now)
+            shared.clear()
             for kind, entries in pending.items():
                 counts[kind] += enqueue_many(conn, entries, now=self._maker.now)
                 entries.clear()
 
         rows = 0
         bodies = make_bodies(self._maker, self._jobs, processes=processes)
-        for body, (alert, messages) in zip(bodies, self._messages, strict=True):
+        for (body, segments), (alert, messages) in zip(bodies, self._messages, strict=True):
+            shared.update(segments)
             pending[alert].append((body, messages))
             rows += len(messages)
             if rows >= BATCH_ROWS:

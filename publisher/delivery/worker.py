@@ -22,7 +22,6 @@ join the next transaction.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
 import socket
@@ -39,8 +38,9 @@ from publisher.delivery import Outcome, SendResult, Stage, Transport
 from publisher.delivery._feed import Batch, Checked, Feed
 from publisher.delivery._group import Group
 from publisher.delivery._slot import Slot
+from publisher.delivery._templates import Templates
 from publisher.delivery._transaction import CanonicalMessage
-from publisher.delivery.message import DkimSigner, MessageTemplate, signer_from_settings
+from publisher.delivery.message import signer_from_settings
 from publisher.metrics import METRICS, Metrics
 from publisher.settings import Settings
 from publisher.store.outbox import (
@@ -114,7 +114,7 @@ class Worker:
         self._metrics = metrics
         self._envelope_sender = parseaddr(settings.sender.from_)[1]
         # Read once per worker: a missing or broken key stops it before any claim.
-        self._dkim = signer_from_settings(settings.dkim)
+        self._templates = Templates(engine, dkim=signer_from_settings(settings.dkim))
         self._senders = settings.smtp.connections
         # Held from a send until its answer is recorded, by every pass of this worker,
         # even passes run at once: never more than `connections` answers unrecorded.
@@ -204,6 +204,7 @@ class Worker:
             rows = claim(
                 conn, owner=self._owner, limit=self._batch, lease=self._lease, now=self._clock()
             )
+        self._templates.prepare(row.body for row in rows)
         # Read after the claim has committed, so no earlier than any message of it starts.
         return Batch(
             rows,
@@ -218,7 +219,7 @@ class Worker:
     def _personalize(self, row: Claimed) -> bytes:
         settings = self._settings
         token = make_token(row.recipient, secret_key=settings.secret_key, list_id=settings.list_id)
-        template = _template(row.body, self._dkim)
+        template = self._templates.get(row.body)
         message = template.personalize(
             recipient=row.recipient,
             recipient_name=None,
@@ -286,9 +287,3 @@ class Worker:
 def _record_sent(conn: Connection, sent: Sequence[tuple[int, datetime]]) -> None:
     with conn.begin():
         mark_all_sent(conn, sent)
-
-
-@functools.lru_cache(maxsize=256)
-def _template(body: bytes, dkim: DkimSigner | None) -> MessageTemplate:
-    """Bodies are shared by many rows: parse each once."""
-    return MessageTemplate.from_bytes(body, dkim=dkim)

@@ -14,7 +14,9 @@ inlining of the whole document), so a message is assembled instead:
   the block renders the whole document with the block between two comments and keeps
   what the inliner wrote between them;
 - each message renders and inlines only its own frame, a comment standing in for each
-  block, and the inlined blocks are put in the comments' places.
+  block, and the inlined blocks are put in the comments' places; the blocks' long texts
+  stay apart as :class:`Shared` pieces (``RenderedEmail.html_pieces``), which the
+  outbox stores once for every message that shows them.
 
 This gives the bytes rendering whole gives as long as the templates use a moment or a
 block only by showing it and the stylesheet's selectors do not count siblings, which
@@ -33,7 +35,7 @@ import secrets
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from html import escape as html_escape
 from pathlib import Path
@@ -64,6 +66,25 @@ SUBJECT_FIELDS = 3
 log = logging.getLogger(__name__)
 
 
+# A piece of an item block this long or longer is Shared; a shorter one is copied.
+SHARED_FROM = 200
+
+
+class Shared:
+    """A piece of a message that many messages show alike (an item's block between its
+    moments), kept apart so that it can be stored and encoded once for all of them.
+    ``cache`` is the consumer's, for what it makes of the piece once."""
+
+    __slots__ = ("cache", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.cache: object = None
+
+    def __repr__(self) -> str:
+        return f"Shared({self.text[:40]!r}…)"
+
+
 @dataclass(frozen=True, slots=True)
 class RenderedEmail:
     """One message's parts for every subscriber of a rule, personal parts as markers."""
@@ -72,6 +93,9 @@ class RenderedEmail:
     html: str
     text: str
     locale: str  # the subscriber's locale, as the rule gives it
+    # An assembled message's parts as pieces, joined into ``html`` and ``text``.
+    html_pieces: tuple[str | Shared, ...] | None = field(default=None, compare=False)
+    text_pieces: tuple[str | Shared, ...] | None = field(default=None, compare=False)
 
     def personalized(self, *, unsubscribe_url: str) -> RenderedEmail:
         """A copy with the personal parts filled in (previews; bulk sending substitutes bytes)."""
@@ -79,6 +103,8 @@ class RenderedEmail:
             self,
             html=self.html.replace(UNSUBSCRIBE_URL_MARK, html_escape(unsubscribe_url)),
             text=self.text.replace(UNSUBSCRIBE_URL_MARK, unsubscribe_url),
+            html_pieces=None,
+            text_pieces=None,
         )
 
 
@@ -112,19 +138,24 @@ class _Cut:
 
     texts: tuple[str, ...]
     marks: tuple[int, ...]
+    # The texts as pieces of a message: the long ones Shared.
+    pieces: tuple[str | Shared, ...]
 
     @classmethod
-    def of(cls, text: str, pattern: re.Pattern[str]) -> _Cut:
+    def of(cls, text: str, pattern: re.Pattern[str], *, share: bool = False) -> _Cut:
+        """``text`` cut at ``pattern``'s marks; with ``share``, its long texts Shared."""
         pieces = pattern.split(text)
-        return cls(tuple(pieces[0::2]), tuple(int(n) for n in pieces[1::2]))
+        texts = tuple(pieces[0::2])
+        shared = tuple(Shared(t) if share and len(t) >= SHARED_FROM else t for t in texts)
+        return cls(texts, tuple(int(n) for n in pieces[1::2]), shared)
 
-    def fill(self, values: Sequence[str], into: list[str]) -> None:
+    def fill_pieces(self, values: Sequence[str], into: list[str | Shared]) -> None:
         """Append the pieces to ``into``, mark ``n`` replaced by ``values[n]``."""
-        texts = self.texts
-        into.append(texts[0])
+        pieces = self.pieces
+        into.append(pieces[0])
         for n, mark in enumerate(self.marks, 1):
             into.append(values[mark])
-            into.append(texts[n])
+            into.append(pieces[n])
 
 
 @dataclass(slots=True)
@@ -217,8 +248,7 @@ class EmailRenderer:
         view = self._zone_free_block(item, rule=rule, default_locale=default_locale).view
         context = self._common(rule, subject=view.title)
         context["view"] = view
-        html, text = self._render("alert", rule, [item], context, default_locale)
-        return RenderedEmail(subject=view.title, html=html, text=text, locale=rule.locale)
+        return self._render("alert", rule, [item], context, default_locale, subject=view.title)
 
     def render_digest(
         self,
@@ -238,8 +268,7 @@ class EmailRenderer:
         )
         context = self._common(rule, subject=subject)
         context.update(count=len(ordered), period_start=period_start, period_end=period_end)
-        html, text = self._render("digest", rule, ordered, context, default_locale)
-        return RenderedEmail(subject=subject, html=html, text=text, locale=rule.locale)
+        return self._render("digest", rule, ordered, context, default_locale, subject=subject)
 
     def digest_subject(self, count: int, fields_of_work: Iterable[str], *, locale: str) -> str:
         """A digest subject, "3 new items: Policing and Elections", plurals from the catalog."""
@@ -291,40 +320,60 @@ class EmailRenderer:
         items: Sequence[StoredItem],
         context: dict[str, Any],
         default_locale: str,
-    ) -> tuple[str, str]:
-        """Both parts of message template ``name``, assembled where that gives the same."""
+        *,
+        subject: str,
+    ) -> RenderedEmail:
+        """Message template ``name``, assembled where that gives the same as rendering whole."""
         key = (name, rule.locale)
         verdict = self._assembles.get(key)
-        if verdict is False or not self._assemble_at_all:
-            return self._render_whole(name, rule, items, context, default_locale)
-        try:
-            assembled: tuple[str, str] | None = self._assemble(
-                name, rule, items, context, default_locale
-            )
-        except _NotAssembled:
-            assembled = None
-        except Exception:
-            if verdict:
-                raise
-            assembled = None  # a template that needs the zone itself: rendered whole below
-        if verdict:
-            if assembled is None:  # pragma: no cover - a frame that changed its mind
-                return self._render_whole(name, rule, items, context, default_locale)
-            return assembled
-        whole = self._render_whole(name, rule, items, context, default_locale)
-        same = assembled == whole and not _counts_siblings(whole[0])
-        with self._lock:
-            self._assembles[key] = same
-        if not same:
-            log.warning(
-                "email template %r in locale %s: assembling it from its parts does not give "
-                "what rendering it whole does (a moment or an item block used other than "
-                "by showing it, or CSS that selects by siblings); it is rendered whole, "
-                "which is slower",
-                name,
-                rule.locale,
-            )
-        return whole
+        whole: tuple[str, str] | None = None
+        assembled: RenderedEmail | None = None
+        if verdict is not False and self._assemble_at_all:
+            try:
+                pieces: tuple[list[str | Shared], list[str | Shared]] | None = self._assemble(
+                    name, rule, items, context, default_locale
+                )
+            except _NotAssembled:
+                pieces = None
+            except Exception:
+                if verdict:
+                    raise
+                pieces = None  # a template that needs the zone itself: rendered whole below
+            if pieces is not None:
+                html_pieces, text_pieces = pieces
+                assembled = RenderedEmail(
+                    subject=subject,
+                    html=_joined(html_pieces),
+                    text=_joined(text_pieces),
+                    locale=rule.locale,
+                    html_pieces=tuple(html_pieces),
+                    text_pieces=tuple(text_pieces),
+                )
+                if verdict:
+                    return assembled
+            if verdict is None:
+                whole = self._render_whole(name, rule, items, context, default_locale)
+                same = (
+                    assembled is not None
+                    and (assembled.html, assembled.text) == whole
+                    and not _counts_siblings(whole[0])
+                )
+                with self._lock:
+                    self._assembles[key] = same
+                if same and assembled is not None:
+                    return assembled
+                log.warning(
+                    "email template %r in locale %s: assembling it from its parts does not "
+                    "give what rendering it whole does (a moment or an item block used other "
+                    "than by showing it, or CSS that selects by siblings); it is rendered "
+                    "whole, which is slower",
+                    name,
+                    rule.locale,
+                )
+        if whole is None:
+            whole = self._render_whole(name, rule, items, context, default_locale)
+        html, text = whole
+        return RenderedEmail(subject=subject, html=html, text=text, locale=rule.locale)
 
     def _render_whole(
         self,
@@ -351,8 +400,9 @@ class EmailRenderer:
         items: Sequence[StoredItem],
         context: dict[str, Any],
         default_locale: str,
-    ) -> tuple[str, str]:
-        """Both parts from zone-free blocks and a frame inlined with comments for them."""
+    ) -> tuple[list[str | Shared], list[str | Shared]]:
+        """Both parts as pieces, from zone-free blocks and frames rendered with comments
+        standing for them (the HTML frame inlined)."""
         blocks = [self._zone_free_block(i, rule=rule, default_locale=default_locale) for i in items]
         missing = [b for b in blocks if name not in b.inlined]
         if missing:
@@ -361,21 +411,24 @@ class EmailRenderer:
         frame = self._inliner.inline(
             _render_with(self.environments, name, "html", rule.locale, context, blocks=slots)
         )
+        text_frame = _render_with(
+            self.environments, name, "txt", rule.locale, context, blocks=slots
+        )
         cut = _Cut.of(frame, self._slot_marks)
-        if sorted(cut.marks) != list(range(len(blocks))):
+        text_cut = _Cut.of(text_frame, self._slot_marks)
+        order = list(range(len(blocks)))
+        if sorted(cut.marks) != order or sorted(text_cut.marks) != order:
             raise _NotAssembled
         moments = [self._zone_moments(b, rule) for b in blocks]
-        parts = [cut.texts[0]]
+        html: list[str | Shared] = [cut.texts[0]]
         for n, slot in enumerate(cut.marks, 1):
-            blocks[slot].inlined[name].fill(moments[slot][1], parts)
-            parts.append(cut.texts[n])
-        texts: list[str] = []
-        for block, (text_moments, _) in zip(blocks, moments, strict=True):
-            pieces: list[str] = []
-            block.text.fill(text_moments, pieces)
-            texts.append("".join(pieces))
-        text = _render_with(self.environments, name, "txt", rule.locale, context, blocks=texts)
-        return "".join(parts), text
+            blocks[slot].inlined[name].fill_pieces(moments[slot][1], html)
+            html.append(cut.texts[n])
+        text: list[str | Shared] = [text_cut.texts[0]]
+        for n, slot in enumerate(text_cut.marks, 1):
+            blocks[slot].text.fill_pieces(moments[slot][0], text)
+            text.append(text_cut.texts[n])
+        return html, text
 
     def _slots(self, count: int) -> list[Markup]:
         """The comments standing for ``count`` blocks in a frame, made once per count."""
@@ -401,7 +454,7 @@ class EmailRenderer:
             if len(found) != len(group):
                 raise _NotAssembled
             for block, html in zip(group, found, strict=True):
-                block.inlined[name] = _Cut.of(html, self._moment_marks)
+                block.inlined[name] = _Cut.of(html, self._moment_marks, share=True)
 
     def _zone_moments(self, block: _ZoneFreeBlock, rule: Rule) -> tuple[list[str], list[str]]:
         """The block's moments in the rule's zone (its locale is the block's): as text,
@@ -436,7 +489,7 @@ class EmailRenderer:
         text = env.get_template("email/_item.txt").render(context).strip("\n")
         block = _ZoneFreeBlock(
             html=html,
-            text=_Cut.of(text, self._moment_marks),
+            text=_Cut.of(text, self._moment_marks, share=True),
             moments=tuple(zone.moments),
             view=view,
             inlined={},
@@ -514,6 +567,10 @@ def _render_with(
     html_name, text_name, many = _PLACES[name]
     placed = {html_name if suffix == "html" else text_name: blocks if many else blocks[0]}
     return environments.get(locale).get_template(f"email/{name}.{suffix}").render(context, **placed)
+
+
+def _joined(pieces: Iterable[str | Shared]) -> str:
+    return "".join([p if isinstance(p, str) else p.text for p in pieces])
 
 
 def _subject_fields(items: Sequence[StoredItem], rule: Rule) -> list[str]:

@@ -1,8 +1,9 @@
 """The outbox: every message due, written before anything is sent.
 
 One row per message. A body shared by many recipients (a digest for one rule, an alert
-for one item in one language) is stored once in ``bodies``; the row holds what is
-personal (recipient, Message-ID) and its delivery state. Workers *claim* rows by taking
+for one item in one language) is stored once in ``bodies``, and what many bodies show
+alike (an item's block) once in ``segments``, which bodies name by digest; the row holds
+what is personal (recipient, Message-ID) and its delivery state. Workers *claim* rows by taking
 a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers), send,
 and mark them; a crashed worker's rows are claimed again once its lease has run out.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -37,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
-from publisher.store.schema import bodies, outbox, sent_items
+from publisher.store.schema import bodies, outbox, segments, sent_items
 
 
 class Status(StrEnum):
@@ -112,7 +113,8 @@ def enqueue_many(
 
     A message whose (recipient, dedupe_key) is already queued is left out, and so are
     its items: ``sent_items`` gets the items of the rows this call inserted (those the
-    insert returns), in the same transaction as the rows.
+    insert returns), in the same transaction as the rows. The segments the bodies name
+    must be stored already (:func:`save_segments`), in this transaction or before.
     """
     digests = [hashlib.sha256(body).hexdigest() for body, _ in batch]
     contents = dict(zip(digests, (body for body, _ in batch), strict=True))
@@ -174,6 +176,31 @@ def enqueue_many(
         qmark = conn.dialect.paramstyle == "qmark"
         conn.exec_driver_sql(_INSERT_SENT_ITEMS_QMARK if qmark else _INSERT_SENT_ITEMS, sent)
     return len(inserted)
+
+
+def save_segments(conn: Connection, contents: Mapping[bytes, bytes], *, now: datetime) -> None:
+    """Store segments not stored yet (a segment's digest names its bytes: an equal one
+    is left as it is)."""
+    _insert_ignoring_conflicts(
+        conn,
+        segments,
+        [{"digest": d, "content": c, "created_at": now} for d, c in contents.items()],
+        keys=["digest"],
+    )
+
+
+def load_segments(conn: Connection, digests: Iterable[bytes]) -> dict[bytes, bytes]:
+    """The stored bytes of those segments that are stored, by digest."""
+    wanted = list(dict.fromkeys(digests))
+    found: dict[bytes, bytes] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        for digest, content in conn.execute(
+            select(segments.c.digest, segments.c.content).where(
+                segments.c.digest.in_(wanted[start : start + _CHUNK])
+            )
+        ):
+            found[bytes(digest)] = bytes(content)
+    return found
 
 
 def already_sent(conn: Connection, recipient_keys: Iterable[str]) -> dict[str, set[str]]:

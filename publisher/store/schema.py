@@ -169,6 +169,16 @@ bodies = Table(
     Column("created_at", UtcDateTime, nullable=False),
 )
 
+# What many bodies show alike (an item's block), stored once and named by a digest of
+# its bytes; a body names the segments it shows (publisher.delivery.message).
+segments = Table(
+    "segments",
+    metadata,
+    Column("digest", LargeBinary(16), primary_key=True),
+    Column("content", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
 outbox = Table(
     "outbox",
     metadata,

@@ -7,6 +7,8 @@ import dataclasses
 import email
 import email.policy
 import re
+import struct
+import zlib
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -16,10 +18,11 @@ import pytest
 
 from publisher.delivery import DeliveryError
 from publisher.delivery._headers import fold
-from publisher.delivery._parts import SplicedPart, canonical_text
+from publisher.delivery._parts import Segment, SplicedPart, canonical_text
 from publisher.delivery.message import DkimSigner, MessageTemplate, make_message_id
 from publisher.rendering import UNSUBSCRIBE_URL_MARK as MARK
 from publisher.rendering import EmailRenderer, RenderedEmail
+from publisher.rendering.emails import Shared
 from publisher.taxonomy import load_taxonomy
 from publisher.unsubscribe import make_token, unsubscribe_mailto, unsubscribe_url
 from tests.rendering.conftest import make_item, make_rule, translation
@@ -197,7 +200,7 @@ def test_round_trip_through_bytes() -> None:
     """from_bytes(to_bytes()) gives an equal template that personalizes to the same bytes."""
     template = build()
     stored = template.to_bytes()
-    assert stored.startswith(b"publisher-message\x01")
+    assert stored.startswith(b"publisher-message\x02")
     again = MessageTemplate.from_bytes(stored)
     assert again == template
     assert personalize(again, name="Анна") == personalize(template, name="Анна")
@@ -207,7 +210,13 @@ def test_round_trip_through_bytes() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"nonsense", b"publisher-message\x02xx", b"publisher-message\x01not zlib"],
+    [
+        b"",
+        b"nonsense",
+        b"publisher-message\x03xx",
+        b"publisher-message\x01not zlib",
+        b"publisher-message\x02" + zlib.compress(b"\x00\x00\x00\x01x"),
+    ],
 )
 def test_from_bytes_rejects_what_it_did_not_write(data: bytes) -> None:
     """A foreign, corrupt or future-version body raises DeliveryError."""
@@ -238,7 +247,7 @@ def test_spliced_base64_matches_a_plain_encoding(prefix_length: int) -> None:
     """The spliced base64 decodes to exactly prefix + value + suffix for any alignment."""
     prefix = ("ж" * 200).encode()[:prefix_length]
     for suffix in (b"", b"a", b"ab", "хвост, довольно длинный".encode() * 9):
-        part = SplicedPart(prefix, suffix)
+        part = SplicedPart((prefix,), (suffix,))
         for value_length in range(70):
             value = b"v" * value_length
             encoded = part.encode(value)
@@ -247,6 +256,104 @@ def test_spliced_base64_matches_a_plain_encoding(prefix_length: int) -> None:
             assert all(0 < len(line) <= 76 and len(line) % 4 == 0 for line in lines[:-1])
             assert b"=" not in encoded.rstrip(b"=\r\n")  # padding only at the very end
             assert base64.b64decode(b"".join(lines)) == prefix + value + suffix
+
+
+def _some_pieces(seed: int) -> list[bytes | Segment]:
+    """Literal and segment pieces of lengths around the 3-byte groups and 57-byte lines."""
+    lengths = [0, 1, 2, 3, 4, 5, 56, 57, 58, 100, 301]
+    pieces: list[bytes | Segment] = []
+    for n in range(seed % 5):
+        data = ("ж" * 200).encode()[: lengths[(seed * 7 + n * 3) % len(lengths)]]
+        pieces.append(Segment(data) if (seed + n) % 2 else data)
+    return pieces
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_parts_made_of_segments_encode_to_their_bytes(seed: int) -> None:
+    """Pieces of every length, literal or segment, around a value of every length: the
+    base64 decodes to the bytes joined, lines of whole 4-character groups, padding only
+    at the end."""
+    prefix, suffix = _some_pieces(seed), _some_pieces(seed * 11 + 3)
+    part = SplicedPart(tuple(prefix), tuple(suffix))
+
+    def raw(pieces: list[bytes | Segment]) -> bytes:
+        return b"".join(p.data if isinstance(p, Segment) else p for p in pieces)
+
+    for value_length in range(8):
+        value = b"v" * value_length
+        encoded = part.encode(value)
+        lines = encoded.split(b"\r\n")
+        assert lines[-1] == b""
+        assert all(0 < len(line) <= 76 and len(line) % 4 == 0 for line in lines[:-1])
+        assert b"=" not in encoded.rstrip(b"=\r\n")
+        assert base64.b64decode(b"".join(lines)) == raw(prefix) + value + raw(suffix)
+
+
+def _assembled(shared: Shared) -> RenderedEmail:
+    """TEXT and HTML with a shared piece in each, as the renderer assembles a digest."""
+    text_head, _, text_tail = TEXT.partition("\n\n")
+    html_head, _, html_tail = HTML.partition("<p><a")
+    html_tail = "<p><a" + html_tail
+    return RenderedEmail(
+        subject=SUBJECT,
+        html=html_head + shared.text + html_tail,
+        text=text_head + shared.text + text_tail,
+        locale="ru",
+        html_pieces=(html_head, shared, html_tail),
+        text_pieces=(text_head, shared, text_tail),
+    )
+
+
+def test_a_shared_piece_is_stored_apart_and_read_back_by_its_digest() -> None:
+    """An assembled email's shared pieces become segments: the stored form names them
+    by digest, and with them it personalizes to what the same email built from its
+    joined text does, down to the decoded parts."""
+    shared = Shared("<p>Семинар в Ташкенте.</p>\n" * 20)
+    email_ = _assembled(shared)
+    template = build(email_)
+    assert [s.data for s in template.segments] == [canonical_text(shared.text)] * 2
+    assert template.segments[0] is template.segments[1]  # made once per piece
+    stored = template.to_bytes()
+    assert canonical_text(shared.text) not in zlib.decompress(stored[18:])
+    digests = MessageTemplate.segment_digests(stored)
+    assert digests == {s.digest for s in template.segments}
+    (digest,) = digests
+    with pytest.raises(DeliveryError, match=f"segment {digest.hex()} is missing"):
+        MessageTemplate.from_bytes(stored)
+    again = MessageTemplate.from_bytes(stored, segments={digest: template.segments[0].data})
+    assert again == template
+    plain = build(dataclasses.replace(email_, html_pieces=None, text_pieces=None))
+    ours, theirs = parse(personalize(again)), parse(personalize(plain))
+    assert [p.get_content() for p in ours.iter_parts()] == [
+        p.get_content() for p in theirs.iter_parts()
+    ]
+    assert ours["Subject"] == theirs["Subject"]
+
+
+def test_a_body_stored_in_the_first_format_is_still_read() -> None:
+    """Rows queued before segments existed (format 1: each half of a part as bytes) are
+    sent as they were."""
+    template = build()
+    fields = [
+        b"ru",
+        template.headers,
+        template.boundary,
+        *(
+            b"".join(p for p in half if isinstance(p, bytes))
+            for half in (
+                template.text.prefix,
+                template.text.suffix,
+                template.html.prefix,
+                template.html.suffix,
+            )
+        ),
+    ]
+    payload = b"".join(struct.pack(">I", len(f)) + f for f in fields)
+    stored = b"publisher-message\x01" + zlib.compress(payload)
+    assert MessageTemplate.segment_digests(stored) == set()
+    again = MessageTemplate.from_bytes(stored)
+    assert again == template
+    assert personalize(again) == personalize(template)
 
 
 def test_part_text_is_canonical_crlf() -> None:
