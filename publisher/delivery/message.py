@@ -335,8 +335,15 @@ def _pack(values: Sequence[bytes]) -> bytes:
 def _pack_pieces(pieces: Sequence[Piece]) -> bytes:
     """The piece count, a tag a piece, a length a piece, then the pieces' bytes (a
     segment's digest in place of a segment): read back with two struct calls."""
-    values = [p.digest if isinstance(p, Segment) else p for p in pieces]
-    tags = b"".join(_SEGMENT if isinstance(p, Segment) else _LITERAL for p in pieces)
+    values: list[bytes] = []
+    tags = bytearray()
+    for piece in pieces:
+        if type(piece) is bytes:
+            values.append(piece)
+            tags += _LITERAL
+        else:
+            values.append(piece.digest)  # type: ignore[union-attr]
+            tags += _SEGMENT
     lengths = struct.pack(f">{len(values)}I", *map(len, values))
     return _LENGTH.pack(len(values)) + tags + lengths + b"".join(values)
 
@@ -385,28 +392,46 @@ def _unpack_pieces(packed: bytes) -> tuple[list[bytes], list[int]]:
     return values, [m.start() for m in _SEGMENTS.finditer(tags)]
 
 
-def _split(
-    pieces: Sequence[str | Shared], what: str
-) -> tuple[tuple[Piece, ...], tuple[Piece, ...]]:
-    """The canonical pieces before and after the part's one unsubscribe URL mark."""
-    count = sum(p.count(UNSUBSCRIBE_URL_MARK) for p in pieces if isinstance(p, str))
-    if count != 1 or any(UNSUBSCRIBE_URL_MARK in p.text for p in pieces if isinstance(p, Shared)):
+def _split(pieces: Sequence[str], what: str) -> tuple[tuple[Piece, ...], tuple[Piece, ...]]:
+    """The canonical pieces before and after the part's one unsubscribe URL mark: the
+    part's own text as runs of bytes between its segments."""
+    runs: list[str] = []
+    segments: list[Segment] = []  # segments[n] comes after runs[n]
+    run: list[str] = []
+    for piece in pieces:
+        if type(piece) is Shared:
+            runs.append("".join(run))
+            run = []
+            segments.append(_segment(piece))
+        else:
+            run.append(piece)
+    runs.append("".join(run))
+    # The runs are made canonical at once, NUL between them (never in a rendered email;
+    # one by one if it is).
+    joined = "\x00".join(runs)
+    count = joined.count(UNSUBSCRIBE_URL_MARK)
+    if count != 1:
         raise DeliveryError(
             f"the {what} part has the unsubscribe URL mark {count} times; expected once"
         )
+    if joined.count("\x00") == len(runs) - 1:
+        data = canonical_text(joined).split(b"\x00")
+    else:
+        data = [canonical_text(r) for r in runs]
+    mark = UNSUBSCRIBE_URL_MARK.encode("ascii")
     before: list[Piece] = []
     after: list[Piece] = []
     into = before
-    for piece in pieces:
-        if isinstance(piece, Shared):
-            into.append(_segment(piece))
-        elif into is before and UNSUBSCRIBE_URL_MARK in piece:
-            head, _, tail = piece.partition(UNSUBSCRIBE_URL_MARK)
-            before.append(canonical_text(head))
+    for n, chunk in enumerate(data):
+        if into is before and mark in chunk:
+            head, _, tail = chunk.partition(mark)
+            before.append(head)
             into = after
-            after.append(canonical_text(tail))
-        else:
-            into.append(canonical_text(piece))
+            chunk = tail
+        if chunk:
+            into.append(chunk)
+        if n < len(segments):
+            into.append(segments[n])
     return tuple(before), tuple(after)
 
 
@@ -414,7 +439,9 @@ def _segment(shared: Shared) -> Segment:
     """The segment of a shared piece, made once per piece (kept on it)."""
     segment = shared.cache
     if not isinstance(segment, Segment):
-        segment = shared.cache = Segment(canonical_text(shared.text))
+        if UNSUBSCRIBE_URL_MARK in shared:
+            raise DeliveryError("a shared piece holds the unsubscribe URL mark")
+        segment = shared.cache = Segment(canonical_text(shared))
     return segment
 
 

@@ -70,19 +70,13 @@ log = logging.getLogger(__name__)
 SHARED_FROM = 200
 
 
-class Shared:
+class Shared(str):
     """A piece of a message that many messages show alike (an item's block between its
-    moments), kept apart so that it can be stored and encoded once for all of them.
-    ``cache`` is the consumer's, for what it makes of the piece once."""
+    moments), kept apart so that it can be stored once for all of them. A string, so
+    pieces join as they are; ``cache`` is the consumer's, for what it makes of the piece
+    once."""
 
-    __slots__ = ("cache", "text")
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.cache: object = None
-
-    def __repr__(self) -> str:
-        return f"Shared({self.text[:40]!r}…)"
+    cache: object = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +88,8 @@ class RenderedEmail:
     text: str
     locale: str  # the subscriber's locale, as the rule gives it
     # An assembled message's parts as pieces, joined into ``html`` and ``text``.
-    html_pieces: tuple[str | Shared, ...] | None = field(default=None, compare=False)
-    text_pieces: tuple[str | Shared, ...] | None = field(default=None, compare=False)
+    html_pieces: tuple[str, ...] | None = field(default=None, compare=False)
+    text_pieces: tuple[str, ...] | None = field(default=None, compare=False)
 
     def personalized(self, *, unsubscribe_url: str) -> RenderedEmail:
         """A copy with the personal parts filled in (previews; bulk sending substitutes bytes)."""
@@ -139,7 +133,7 @@ class _Cut:
     texts: tuple[str, ...]
     marks: tuple[int, ...]
     # The texts as pieces of a message: the long ones Shared.
-    pieces: tuple[str | Shared, ...]
+    pieces: tuple[str, ...]
 
     @classmethod
     def of(cls, text: str, pattern: re.Pattern[str], *, share: bool = False) -> _Cut:
@@ -149,7 +143,7 @@ class _Cut:
         shared = tuple(Shared(t) if share and len(t) >= SHARED_FROM else t for t in texts)
         return cls(texts, tuple(int(n) for n in pieces[1::2]), shared)
 
-    def fill_pieces(self, values: Sequence[str], into: list[str | Shared]) -> None:
+    def fill_pieces(self, values: Sequence[str], into: list[str]) -> None:
         """Append the pieces to ``into``, mark ``n`` replaced by ``values[n]``."""
         pieces = self.pieces
         into.append(pieces[0])
@@ -219,6 +213,7 @@ class EmailRenderer:
         self._blocks: OrderedDict[tuple[object, ...], _Block] = OrderedDict()
         # Assembling: item blocks for every zone.
         self._zone_free: OrderedDict[tuple[object, ...], _ZoneFreeBlock] = OrderedDict()
+        self._by_reader: dict[tuple[object, ...], _ZoneFreeBlock] = {}
         # (template name, locale) -> whether assembling gives what rendering whole does;
         # absent until the first message of that kind and locale has been compared.
         self._assembles: dict[tuple[str, str], bool] = {}
@@ -330,7 +325,7 @@ class EmailRenderer:
         assembled: RenderedEmail | None = None
         if verdict is not False and self._assemble_at_all:
             try:
-                pieces: tuple[list[str | Shared], list[str | Shared]] | None = self._assemble(
+                pieces: tuple[list[str], list[str]] | None = self._assemble(
                     name, rule, items, context, default_locale
                 )
             except _NotAssembled:
@@ -343,8 +338,8 @@ class EmailRenderer:
                 html_pieces, text_pieces = pieces
                 assembled = RenderedEmail(
                     subject=subject,
-                    html=_joined(html_pieces),
-                    text=_joined(text_pieces),
+                    html="".join(html_pieces),
+                    text="".join(text_pieces),
                     locale=rule.locale,
                     html_pieces=tuple(html_pieces),
                     text_pieces=tuple(text_pieces),
@@ -400,7 +395,7 @@ class EmailRenderer:
         items: Sequence[StoredItem],
         context: dict[str, Any],
         default_locale: str,
-    ) -> tuple[list[str | Shared], list[str | Shared]]:
+    ) -> tuple[list[str], list[str]]:
         """Both parts as pieces, from zone-free blocks and frames rendered with comments
         standing for them (the HTML frame inlined)."""
         blocks = [self._zone_free_block(i, rule=rule, default_locale=default_locale) for i in items]
@@ -420,11 +415,11 @@ class EmailRenderer:
         if sorted(cut.marks) != order or sorted(text_cut.marks) != order:
             raise _NotAssembled
         moments = [self._zone_moments(b, rule) for b in blocks]
-        html: list[str | Shared] = [cut.texts[0]]
+        html: list[str] = [cut.texts[0]]
         for n, slot in enumerate(cut.marks, 1):
             blocks[slot].inlined[name].fill_pieces(moments[slot][1], html)
             html.append(cut.texts[n])
-        text: list[str | Shared] = [text_cut.texts[0]]
+        text: list[str] = [text_cut.texts[0]]
         for n, slot in enumerate(text_cut.marks, 1):
             blocks[slot].text.fill_pieces(moments[slot][0], text)
             text.append(text_cut.texts[n])
@@ -472,6 +467,20 @@ class EmailRenderer:
     def _zone_free_block(
         self, item: StoredItem, *, rule: Rule, default_locale: str
     ) -> _ZoneFreeBlock:
+        # The translation shown depends only on the item's languages and the reader's:
+        # looked up by them first, without choosing it again (a digest shows hundreds).
+        reader = (
+            item.id,
+            item.changed_at,
+            *item.translations,
+            "",
+            rule.locale,
+            rule.fallback_locales,
+            default_locale,
+        )
+        known = self._by_reader.get(reader)
+        if known is not None:
+            return known
         chosen, foreign = choose_translation(item, rule, default_locale=default_locale)
         # The item's version is part of the key: an edited item is rendered afresh.
         key = (item.id, item.changed_at, rule.locale, chosen.lang, foreign)
@@ -479,6 +488,7 @@ class EmailRenderer:
             cached = self._zone_free.get(key)
             if cached is not None:
                 self._zone_free.move_to_end(key)
+                self._remember(reader, cached)
                 return cached
         view = self._view(item, chosen.lang, foreign=foreign)
         env = self.environments.get(rule.locale)
@@ -499,7 +509,14 @@ class EmailRenderer:
             self._zone_free[key] = block
             while len(self._zone_free) > self._cache_size:
                 self._zone_free.popitem(last=False)
+            self._remember(reader, block)
         return block
+
+    def _remember(self, reader: tuple[object, ...], block: _ZoneFreeBlock) -> None:
+        """Keep ``block`` for these readers (lock held); all are let go past a bound."""
+        if len(self._by_reader) >= 4 * self._cache_size:
+            self._by_reader.clear()
+        self._by_reader[reader] = block
 
     def _item_block(self, item: StoredItem, *, rule: Rule, default_locale: str) -> _Block:
         """The block as rendered for the rule's zone (rendering whole)."""
@@ -567,10 +584,6 @@ def _render_with(
     html_name, text_name, many = _PLACES[name]
     placed = {html_name if suffix == "html" else text_name: blocks if many else blocks[0]}
     return environments.get(locale).get_template(f"email/{name}.{suffix}").render(context, **placed)
-
-
-def _joined(pieces: Iterable[str | Shared]) -> str:
-    return "".join([p if isinstance(p, str) else p.text for p in pieces])
 
 
 def _subject_fields(items: Sequence[StoredItem], rule: Rule) -> list[str]:

@@ -296,8 +296,8 @@ def _assembled(shared: Shared) -> RenderedEmail:
     html_tail = "<p><a" + html_tail
     return RenderedEmail(
         subject=SUBJECT,
-        html=html_head + shared.text + html_tail,
-        text=text_head + shared.text + text_tail,
+        html=html_head + shared + html_tail,
+        text=text_head + shared + text_tail,
         locale="ru",
         html_pieces=(html_head, shared, html_tail),
         text_pieces=(text_head, shared, text_tail),
@@ -311,10 +311,10 @@ def test_a_shared_piece_is_stored_apart_and_read_back_by_its_digest() -> None:
     shared = Shared("<p>Семинар в Ташкенте.</p>\n" * 20)
     email_ = _assembled(shared)
     template = build(email_)
-    assert [s.data for s in template.segments] == [canonical_text(shared.text)] * 2
+    assert [s.data for s in template.segments] == [canonical_text(shared)] * 2
     assert template.segments[0] is template.segments[1]  # made once per piece
     stored = template.to_bytes()
-    assert canonical_text(shared.text) not in zlib.decompress(stored[18:])
+    assert canonical_text(shared) not in zlib.decompress(stored[18:])
     digests = MessageTemplate.segment_digests(stored)
     assert digests == {s.digest for s in template.segments}
     (digest,) = digests

@@ -28,8 +28,8 @@ def _template(block: Shared, text_block: Shared, words: str) -> MessageTemplate:
     html = ("<html><body><h1>", words, "</h1>", block, f'<a href="{UNSUBSCRIBE_URL_MARK}">x</a>')
     text = (words, "\n\n", text_block, f"\nОтписаться: {UNSUBSCRIBE_URL_MARK}\n")
 
-    def joined(pieces: tuple[str | Shared, ...]) -> str:
-        return "".join(p if isinstance(p, str) else p.text for p in pieces)
+    def joined(pieces: tuple[str, ...]) -> str:
+        return "".join(pieces)
 
     rendered = RenderedEmail(
         subject=words,
