@@ -70,16 +70,13 @@ _MARKS = re.compile(b"(\x00[a-z-]+\x00)")
 _ORDER = [_TO, _MESSAGE_ID, _LIST_UNSUBSCRIBE]
 
 # to_bytes(): magic, format version, then zlib of length-prefixed fields. Version 1
-# held each half of a part as bytes; version 2 as pieces, each a tag (_LITERAL or
-# _SEGMENT), a length and the bytes or the segment's digest.
+# held each half of a part as bytes; version 2 as byte runs with segments between them,
+# named by digest (_pack_pieces).
 _MAGIC = b"publisher-message"
 _VERSION = 2
 _READS = (1, 2)
 _FIELDS = 7
 _LENGTH = struct.Struct(">I")
-_LITERAL = b"L"
-_SEGMENT = b"S"
-_SEGMENTS = re.compile(re.escape(_SEGMENT))
 
 _DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*$")
 _LIST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -281,9 +278,9 @@ class StoredTemplate:
     locale: str
     headers: bytes
     boundary: bytes
-    # Text, then html: before the mark, after it. Each half's pieces, and the positions
-    # among them of those that are a segment's digest.
-    halves: tuple[tuple[list[bytes], list[int]], ...]
+    # Text, then html: before the mark, after it. Each half's byte runs, and the digests
+    # of the segments that come between them.
+    halves: tuple[tuple[list[bytes], tuple[bytes, ...]], ...]
 
     @classmethod
     def read(cls, data: bytes) -> StoredTemplate:
@@ -293,30 +290,34 @@ class StoredTemplate:
             language = locale.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DeliveryError(f"stored message: corrupt locale ({exc})") from exc
-        read: tuple[tuple[list[bytes], list[int]], ...]
+        read: tuple[tuple[list[bytes], tuple[bytes, ...]], ...]
         if version == 1:
-            read = tuple(([half], []) for half in halves)
+            read = tuple(([half], ()) for half in halves)
         else:
             read = tuple(_unpack_pieces(half) for half in halves)
         return cls(language, headers, boundary, read)
 
     @property
     def digests(self) -> set[bytes]:
-        return {values[i] for values, positions in self.halves for i in positions}
+        return {d for _, digests in self.halves for d in digests}
 
     def template(
         self, segments: Mapping[bytes, bytes], *, dkim: DkimSigner | None = None
     ) -> MessageTemplate:
         """The template, with the bytes of the segments it names."""
         joined: list[bytes] = []
-        for values, positions in self.halves:
-            if positions:
-                values = values.copy()
-                for i in positions:
-                    data = segments.get(values[i])
-                    if data is None:
-                        raise DeliveryError(f"stored message: segment {values[i].hex()} is missing")
-                    values[i] = data
+        for runs, digests in self.halves:
+            if not digests:
+                joined.append(b"".join(runs))
+                continue
+            try:
+                shown = [segments[d] for d in digests]
+            except KeyError as exc:
+                raise DeliveryError(
+                    f"stored message: segment {exc.args[0].hex()} is missing"
+                ) from None
+            values = runs + shown
+            values[0::2], values[1::2] = runs, shown
             joined.append(b"".join(values))
         return MessageTemplate(
             headers=self.headers,
@@ -333,19 +334,22 @@ def _pack(values: Sequence[bytes]) -> bytes:
 
 
 def _pack_pieces(pieces: Sequence[Piece]) -> bytes:
-    """The piece count, a tag a piece, a length a piece, then the pieces' bytes (a
-    segment's digest in place of a segment): read back with two struct calls."""
-    values: list[bytes] = []
-    tags = bytearray()
-    for piece in pieces:
-        if type(piece) is bytes:
-            values.append(piece)
-            tags += _LITERAL
-        else:
-            values.append(piece.digest)  # type: ignore[union-attr]
-            tags += _SEGMENT
-    lengths = struct.pack(f">{len(values)}I", *map(len, values))
-    return _LENGTH.pack(len(values)) + tags + lengths + b"".join(values)
+    """Bytes and segments in turn as: the segment count, the byte runs' lengths, the
+    runs, the segments' digests: read back with a few struct calls."""
+    runs: Sequence[bytes] = pieces[0::2]  # type: ignore[assignment]
+    digests = [s.digest for s in pieces[1::2]]  # type: ignore[union-attr]
+    return b"".join([_runs(len(runs)).pack(len(digests), *map(len, runs)), *runs, *digests])
+
+
+@lru_cache(maxsize=1024)
+def _runs(count: int) -> struct.Struct:
+    """The segment count and ``count`` run lengths."""
+    return struct.Struct(f">I{count}I")
+
+
+@lru_cache(maxsize=1024)
+def _digests(count: int) -> struct.Struct:
+    return struct.Struct(f"{Segment.DIGEST_BYTES}s" * count)
 
 
 def _unpack(data: bytes) -> tuple[int, list[bytes]]:
@@ -376,38 +380,32 @@ def _unpack(data: bytes) -> tuple[int, list[bytes]]:
     return version, values
 
 
-def _unpack_pieces(packed: bytes) -> tuple[list[bytes], list[int]]:
-    """The pieces of :func:`_pack_pieces`, and the positions of the segments' digests."""
+def _unpack_pieces(packed: bytes) -> tuple[list[bytes], tuple[bytes, ...]]:
+    """The byte runs and the segments' digests of :func:`_pack_pieces`."""
     try:
         (count,) = _LENGTH.unpack_from(packed)
-        tags = packed[_LENGTH.size : _LENGTH.size + count]
-        start = _LENGTH.size + count
-        lengths = struct.unpack_from(f">{count}I", packed, start)
+        if count > len(packed):
+            raise struct.error("more segments than bytes")
+        lengths = _runs(count + 1).unpack_from(packed)[1:]
+        start = _LENGTH.size * (count + 2)
+        ends = list(accumulate(lengths, initial=start))
+        digests = _digests(count).unpack_from(packed, ends[-1])
     except struct.error as exc:
         raise DeliveryError(f"stored message: corrupt pieces ({exc})") from exc
-    ends = list(accumulate(lengths, initial=start + 4 * count))
-    if ends[-1] != len(packed) or len(tags) != count or tags.strip(_LITERAL + _SEGMENT):
+    if ends[-1] + count * Segment.DIGEST_BYTES != len(packed):
         raise DeliveryError("stored message: corrupt (a part's pieces do not add up)")
-    values = [packed[a:b] for a, b in pairwise(ends)]
-    return values, [m.start() for m in _SEGMENTS.finditer(tags)]
+    return [packed[a:b] for a, b in pairwise(ends)], digests
 
 
 def _split(pieces: Sequence[str], what: str) -> tuple[tuple[Piece, ...], tuple[Piece, ...]]:
-    """The canonical pieces before and after the part's one unsubscribe URL mark: the
-    part's own text as runs of bytes between its segments."""
-    runs: list[str] = []
-    segments: list[Segment] = []  # segments[n] comes after runs[n]
-    run: list[str] = []
-    for piece in pieces:
-        if type(piece) is Shared:
-            runs.append("".join(run))
-            run = []
-            segments.append(_segment(piece))
-        else:
-            run.append(piece)
-    runs.append("".join(run))
-    # The runs are made canonical at once, NUL between them (never in a rendered email;
-    # one by one if it is).
+    """The canonical pieces before and after the part's one unsubscribe URL mark, from a
+    rendered part's pieces (plain texts and Shared ones in turn, plain first and last)."""
+    if len(pieces) % 2 != 1:
+        raise DeliveryError("rendered pieces: expected plain and shared texts in turn")
+    runs = pieces[0::2]
+    shared = pieces[1::2]
+    # The plain texts are made canonical at once, NUL between them (never in a rendered
+    # email; one by one if it is).
     joined = "\x00".join(runs)
     count = joined.count(UNSUBSCRIBE_URL_MARK)
     if count != 1:
@@ -415,28 +413,23 @@ def _split(pieces: Sequence[str], what: str) -> tuple[tuple[Piece, ...], tuple[P
             f"the {what} part has the unsubscribe URL mark {count} times; expected once"
         )
     if joined.count("\x00") == len(runs) - 1:
-        data = canonical_text(joined).split(b"\x00")
+        data: list[Piece] = list(canonical_text(joined).split(b"\x00"))
     else:
         data = [canonical_text(r) for r in runs]
     mark = UNSUBSCRIBE_URL_MARK.encode("ascii")
-    before: list[Piece] = []
-    after: list[Piece] = []
-    into = before
-    for n, chunk in enumerate(data):
-        if into is before and mark in chunk:
-            head, _, tail = chunk.partition(mark)
-            before.append(head)
-            into = after
-            chunk = tail
-        if chunk:
-            into.append(chunk)
-        if n < len(segments):
-            into.append(segments[n])
-    return tuple(before), tuple(after)
+    at = next(n for n, run in enumerate(data) if mark in run)  # type: ignore[operator]
+    head, _, tail = data[at].partition(mark)  # type: ignore[union-attr]
+    segments = [_segment(s) for s in shared]
+    turned: list[Piece] = [*data, *segments]
+    turned[0::2], turned[1::2] = data, segments
+    # The mark's run ends the first half and starts the second.
+    return (*turned[: 2 * at], head), (tail, *turned[2 * at + 1 :])
 
 
-def _segment(shared: Shared) -> Segment:
+def _segment(shared: str) -> Segment:
     """The segment of a shared piece, made once per piece (kept on it)."""
+    if type(shared) is not Shared:
+        raise DeliveryError("rendered pieces: a plain text where a shared one belongs")
     segment = shared.cache
     if not isinstance(segment, Segment):
         if UNSUBSCRIBE_URL_MARK in shared:

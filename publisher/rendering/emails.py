@@ -87,7 +87,8 @@ class RenderedEmail:
     html: str
     text: str
     locale: str  # the subscriber's locale, as the rule gives it
-    # An assembled message's parts as pieces, joined into ``html`` and ``text``.
+    # An assembled message's parts as pieces, joined into ``html`` and ``text``: plain
+    # texts and Shared ones in turn, plain first and last.
     html_pieces: tuple[str, ...] | None = field(default=None, compare=False)
     text_pieces: tuple[str, ...] | None = field(default=None, compare=False)
 
@@ -143,13 +144,60 @@ class _Cut:
         shared = tuple(Shared(t) if share and len(t) >= SHARED_FROM else t for t in texts)
         return cls(texts, tuple(int(n) for n in pieces[1::2]), shared)
 
-    def fill_pieces(self, values: Sequence[str], into: list[str]) -> None:
-        """Append the pieces to ``into``, mark ``n`` replaced by ``values[n]``."""
-        pieces = self.pieces
-        into.append(pieces[0])
-        for n, mark in enumerate(self.marks, 1):
-            into.append(values[mark])
-            into.append(pieces[n])
+    def fragment(self, values: Sequence[str]) -> _Fragment:
+        """The text, mark ``n`` replaced by ``values[n]``, as a fragment of a message's
+        pieces: its Shared texts apart, the text around them joined."""
+        runs: list[str] = []
+        pending: list[str] = []
+        marks = self.marks
+        for n, piece in enumerate(self.pieces):
+            if type(piece) is Shared:
+                runs.append("".join(pending))
+                runs.append(piece)
+                pending = []
+            else:
+                pending.append(piece)
+            if n < len(marks):
+                pending.append(values[marks[n]])
+        tail = "".join(pending)
+        if not runs:
+            return _Fragment(tail, (), "")
+        return _Fragment(runs[0], tuple(runs[1:]), tail)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fragment:
+    """A block's text in one zone, as pieces: ``head``, then ``middle`` (Shared first and
+    last, Shared and plain texts in turn), then ``tail``; no middle if nothing is Shared."""
+
+    head: str
+    middle: tuple[str, ...]
+    tail: str
+
+
+class _Pieces:
+    """A message part being put together as pieces: plain texts and Shared ones in turn,
+    plain first and last (an empty one where two Shared meet)."""
+
+    __slots__ = ("pending", "pieces")
+
+    def __init__(self, first: str) -> None:
+        self.pieces: list[str] = []
+        self.pending: list[str] = [first]
+
+    def add(self, fragment: _Fragment, then: str) -> None:
+        """``fragment``, then the plain text ``then``."""
+        self.pending.append(fragment.head)
+        if fragment.middle:
+            self.pieces.append("".join(self.pending))
+            self.pieces.extend(fragment.middle)
+            self.pending = [fragment.tail, then]
+        else:
+            self.pending.append(then)
+
+    def done(self) -> list[str]:
+        self.pieces.append("".join(self.pending))
+        return self.pieces
 
 
 @dataclass(slots=True)
@@ -162,6 +210,8 @@ class _ZoneFreeBlock:
     view: _ItemView
     inlined: dict[str, _Cut]  # template name -> the block as inlined in that template
     zones: dict[str, tuple[list[str], list[str]]]  # zone -> its moments: text, inlined HTML
+    # (template name, or "" for the text, and zone) -> the block there as a fragment
+    fragments: dict[tuple[str, str], _Fragment]
 
 
 class _NotAssembled(Exception):
@@ -414,16 +464,26 @@ class EmailRenderer:
         order = list(range(len(blocks)))
         if sorted(cut.marks) != order or sorted(text_cut.marks) != order:
             raise _NotAssembled
-        moments = [self._zone_moments(b, rule) for b in blocks]
-        html: list[str] = [cut.texts[0]]
+        html = _Pieces(cut.texts[0])
         for n, slot in enumerate(cut.marks, 1):
-            blocks[slot].inlined[name].fill_pieces(moments[slot][1], html)
-            html.append(cut.texts[n])
-        text: list[str] = [text_cut.texts[0]]
+            html.add(self._fragment(blocks[slot], name, rule), cut.texts[n])
+        text = _Pieces(text_cut.texts[0])
         for n, slot in enumerate(text_cut.marks, 1):
-            blocks[slot].text.fill_pieces(moments[slot][0], text)
-            text.append(text_cut.texts[n])
-        return html, text
+            text.add(self._fragment(blocks[slot], "", rule), text_cut.texts[n])
+        return html.done(), text.done()
+
+    def _fragment(self, block: _ZoneFreeBlock, name: str, rule: Rule) -> _Fragment:
+        """The block in the rule's zone as inlined in template ``name`` ("": its text)."""
+        key = (name, rule.timezone)
+        fragment = block.fragments.get(key)
+        if fragment is None:
+            text_moments, html_moments = self._zone_moments(block, rule)
+            if name:
+                fragment = block.inlined[name].fragment(html_moments)
+            else:
+                fragment = block.text.fragment(text_moments)
+            block.fragments[key] = fragment
+        return fragment
 
     def _slots(self, count: int) -> list[Markup]:
         """The comments standing for ``count`` blocks in a frame, made once per count."""
@@ -504,6 +564,7 @@ class EmailRenderer:
             view=view,
             inlined={},
             zones={},
+            fragments={},
         )
         with self._lock:
             self._zone_free[key] = block

@@ -18,7 +18,7 @@ import pytest
 
 from publisher.delivery import DeliveryError
 from publisher.delivery._headers import fold
-from publisher.delivery._parts import Segment, SplicedPart, canonical_text
+from publisher.delivery._parts import Segment, SplicedPart, canonical_text, in_turn
 from publisher.delivery.message import DkimSigner, MessageTemplate, make_message_id
 from publisher.rendering import UNSUBSCRIBE_URL_MARK as MARK
 from publisher.rendering import EmailRenderer, RenderedEmail
@@ -274,7 +274,7 @@ def test_parts_made_of_segments_encode_to_their_bytes(seed: int) -> None:
     base64 decodes to the bytes joined, lines of whole 4-character groups, padding only
     at the end."""
     prefix, suffix = _some_pieces(seed), _some_pieces(seed * 11 + 3)
-    part = SplicedPart(tuple(prefix), tuple(suffix))
+    part = SplicedPart(in_turn(prefix), in_turn(suffix))
 
     def raw(pieces: list[bytes | Segment]) -> bytes:
         return b"".join(p.data if isinstance(p, Segment) else p for p in pieces)

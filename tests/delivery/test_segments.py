@@ -25,8 +25,9 @@ TEXT_BLOCK = "Тридцать следователей и прокуроров 
 
 def _template(block: Shared, text_block: Shared, words: str) -> MessageTemplate:
     """A digest as the renderer assembles it: its frame, a shared block in each part."""
-    html = ("<html><body><h1>", words, "</h1>", block, f'<a href="{UNSUBSCRIBE_URL_MARK}">x</a>')
-    text = (words, "\n\n", text_block, f"\nОтписаться: {UNSUBSCRIBE_URL_MARK}\n")
+    # Plain and shared texts in turn, as the renderer gives them.
+    html = (f"<html><body><h1>{words}</h1>", block, f'<a href="{UNSUBSCRIBE_URL_MARK}">x</a>')
+    text = (f"{words}\n\n", text_block, f"\nОтписаться: {UNSUBSCRIBE_URL_MARK}\n")
 
     def joined(pieces: tuple[str, ...]) -> str:
         return "".join(pieces)

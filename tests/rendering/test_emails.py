@@ -10,6 +10,7 @@ import pytest
 from babel.dates import get_month_names
 
 from publisher.rendering import UNSUBSCRIBE_URL_MARK, EmailRenderer
+from publisher.rendering.emails import Shared
 from publisher.store.items import StoredItem
 from publisher.subscriptions.model import Frequency
 from tests.rendering.conftest import PUBLISHED, make_item, make_rule, translation
@@ -247,3 +248,28 @@ def test_item_blocks_are_rendered_once_for_every_zone(
         email = renderer.render_alert(workshop, rule=rule, default_locale="en")
         assert moment in email.text
         assert moment.replace("\u00a0", "&nbsp;") in email.html
+
+
+def test_an_assembled_digest_keeps_its_item_blocks_apart(renderer: EmailRenderer) -> None:
+    """A digest's parts come as pieces, plain and Shared in turn, that join into the
+    parts; the items' long texts are Shared, and the same objects in every digest that
+    shows them in that zone, so the outbox stores them once."""
+    summary = "Thirty investigators and prosecutors practised handling e-evidence. " * 5
+    items = [
+        make_item(f"shared-{n}", texts=(translation("en", f"Item {n}", summary, None),))
+        for n in range(3)
+    ]
+    period = {"period_start": PUBLISHED - timedelta(days=1), "period_end": PUBLISHED}
+    one = renderer.render_digest(items, rule=make_rule(), default_locale="en", **period)
+    two = renderer.render_digest(
+        items[1:], rule=make_rule(countries=frozenset({"UZ"})), default_locale="en", **period
+    )
+    for email in (one, two):
+        for pieces, whole in ((email.html_pieces, email.html), (email.text_pieces, email.text)):
+            assert pieces is not None and len(pieces) % 2 == 1
+            assert "".join(pieces) == whole
+            assert all(type(p) is Shared for p in pieces[1::2])
+            assert not any(type(p) is Shared for p in pieces[0::2])
+            assert any("Thirty investigators" in p for p in pieces[1::2])
+    assert one.html_pieces is not None and two.html_pieces is not None
+    assert {id(p) for p in two.html_pieces[1::2]} < {id(p) for p in one.html_pieces[1::2]}
