@@ -250,12 +250,17 @@ def test_spliced_base64_matches_a_plain_encoding(prefix_length: int) -> None:
         part = SplicedPart((prefix,), (suffix,))
         for value_length in range(70):
             value = b"v" * value_length
-            encoded = part.encode(value)
-            lines = encoded.split(b"\r\n")
-            assert lines[-1] == b""
-            assert all(0 < len(line) <= 76 and len(line) % 4 == 0 for line in lines[:-1])
-            assert b"=" not in encoded.rstrip(b"=\r\n")  # padding only at the very end
-            assert base64.b64decode(b"".join(lines)) == prefix + value + suffix
+            _assert_base64_of(part.encode(value), prefix + value + suffix)
+
+
+def _assert_base64_of(encoded: bytes, data: bytes) -> None:
+    """``encoded`` is ``data`` in base64 lines of whole 4-character groups, at most 76
+    characters, CRLF-ended, padded only at the very end."""
+    lines = encoded.split(b"\r\n")
+    assert lines[-1] == b""
+    assert all(0 < len(line) <= 76 and len(line) % 4 == 0 for line in lines[:-1])
+    assert b"=" not in encoded.rstrip(b"=\r\n")
+    assert base64.b64decode(b"".join(lines)) == data
 
 
 def _some_pieces(seed: int) -> list[bytes | Segment]:
@@ -281,12 +286,7 @@ def test_parts_made_of_segments_encode_to_their_bytes(seed: int) -> None:
 
     for value_length in range(8):
         value = b"v" * value_length
-        encoded = part.encode(value)
-        lines = encoded.split(b"\r\n")
-        assert lines[-1] == b""
-        assert all(0 < len(line) <= 76 and len(line) % 4 == 0 for line in lines[:-1])
-        assert b"=" not in encoded.rstrip(b"=\r\n")
-        assert base64.b64decode(b"".join(lines)) == raw(prefix) + value + raw(suffix)
+        _assert_base64_of(part.encode(value), raw(prefix) + value + raw(suffix))
 
 
 def _assembled(shared: Shared) -> RenderedEmail:

@@ -17,7 +17,7 @@ from publisher.rendering.emails import UNSUBSCRIBE_URL_MARK, RenderedEmail, Shar
 from publisher.store.outbox import NewMessage, enqueue, load_segments, save_segments
 from publisher.store.schema import segments
 from tests.delivery.conftest import MailServer
-from tests.delivery.test_worker import SETTINGS, T0, Clock
+from tests.delivery.test_worker import SETTINGS, T0, Clock, build_template
 
 BLOCK = "<p>Тридцать следователей и прокуроров из Центральной Азии.</p>\n" * 10
 TEXT_BLOCK = "Тридцать следователей и прокуроров из Центральной Азии.\n" * 10
@@ -40,15 +40,7 @@ def _template(block: Shared, text_block: Shared, words: str) -> MessageTemplate:
         html_pieces=html,
         text_pieces=text,
     )
-    return MessageTemplate.build(
-        rendered,
-        sender=SETTINGS.sender.from_,
-        reply_to=None,
-        list_id="news",
-        list_name="OSCE News",
-        domain="example.org",
-        date=T0,
-    )
+    return build_template(rendered)
 
 
 def _store(engine: Engine, template: MessageTemplate, recipients: list[str], key: str) -> None:

@@ -38,14 +38,9 @@ class Clock:
         return self.now
 
 
-def _template() -> bytes:
-    rendered = RenderedEmail(
-        subject="2 новые публикации",
-        html=f"<p>Привет</p><a href='{UNSUBSCRIBE_URL_MARK}'>x</a>",
-        text=f"Привет\nОтписаться: {UNSUBSCRIBE_URL_MARK}\n",
-        locale="ru",
-    )
-    template = MessageTemplate.build(
+def build_template(rendered: RenderedEmail) -> MessageTemplate:
+    """The template of ``rendered`` as planning builds it with SETTINGS."""
+    return MessageTemplate.build(
         rendered,
         sender=SETTINGS.sender.from_,
         reply_to=None,
@@ -54,7 +49,16 @@ def _template() -> bytes:
         domain="example.org",
         date=T0,
     )
-    return template.to_bytes()
+
+
+def _template() -> bytes:
+    rendered = RenderedEmail(
+        subject="2 новые публикации",
+        html=f"<p>Привет</p><a href='{UNSUBSCRIBE_URL_MARK}'>x</a>",
+        text=f"Привет\nОтписаться: {UNSUBSCRIBE_URL_MARK}\n",
+        locale="ru",
+    )
+    return build_template(rendered).to_bytes()
 
 
 def _enqueue(engine: Engine, recipients: list[str], key: str = "daily:2024-12-06") -> None:
