@@ -83,16 +83,8 @@ class Templates:
             return load_segments(conn, digests)
 
     def _add(self, body: bytes, read: StoredTemplate, found: dict[bytes, bytes]) -> MessageTemplate:
-        """Make and keep the template of ``body``, with the segments ``found`` or kept,
-        reading those that are neither."""
-        with self._lock:
-            shown = {d: found.get(d) or self._segments.get(d) for d in read.digests}
-        lacking = {d for d, data in shown.items() if data is None}
-        if lacking:
-            shown.update(self._read(lacking))
-        template = read.template(
-            {d: data for d, data in shown.items() if data is not None}, dkim=self._dkim
-        )
+        """Make and keep the template of ``body``, with the segments ``found`` or kept;
+        those that are neither (let go meanwhile) are read again."""
         with self._lock:
             if found:
                 if self._segment_bytes > self._segment_limit:
@@ -102,6 +94,13 @@ class Templates:
                 self._segment_bytes += sum(map(len, new.values()))
                 self._segments.update(new)
                 found.clear()  # kept now: added once
+            try:
+                template = read.template(self._segments, dkim=self._dkim)
+            except DeliveryError:
+                template = None
+        if template is None:
+            template = read.template(self._read(set(read.digests)), dkim=self._dkim)
+        with self._lock:
             self._templates[body] = template
             while len(self._templates) > self._limit:
                 self._templates.popitem(last=False)

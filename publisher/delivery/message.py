@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime, getaddresses
 from functools import lru_cache
-from itertools import accumulate, pairwise
+from itertools import chain
 
 from publisher.delivery._dkim import SIGNED_HEADERS, DkimSigner, signer_from_settings
 from publisher.delivery._headers import (
@@ -266,7 +266,7 @@ class MessageTemplate:
         return StoredTemplate.read(data).template(segments or {}, dkim=dkim)
 
     @staticmethod
-    def segment_digests(data: bytes) -> set[bytes]:
+    def segment_digests(data: bytes) -> frozenset[bytes]:
         """The digests of the segments a stored template names, to be read from the store."""
         return StoredTemplate.read(data).digests
 
@@ -278,9 +278,10 @@ class StoredTemplate:
     locale: str
     headers: bytes
     boundary: bytes
-    # Text, then html: before the mark, after it. Each half's byte runs, and the digests
-    # of the segments that come between them.
-    halves: tuple[tuple[list[bytes], tuple[bytes, ...]], ...]
+    # Text, then html: before the mark, after it. Each half as a format with ``%b`` for
+    # each segment it names (``%`` doubled), and the segments' digests.
+    halves: tuple[tuple[bytes, tuple[bytes, ...]], ...]
+    digests: frozenset[bytes]
 
     @classmethod
     def read(cls, data: bytes) -> StoredTemplate:
@@ -290,35 +291,28 @@ class StoredTemplate:
             language = locale.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DeliveryError(f"stored message: corrupt locale ({exc})") from exc
-        read: tuple[tuple[list[bytes], tuple[bytes, ...]], ...]
-        if version == 1:
-            read = tuple(([half], ()) for half in halves)
+        read: tuple[tuple[bytes, tuple[bytes, ...]], ...]
+        if version == 1:  # bytes as they are: as a format, with no segment
+            read = tuple((half.replace(b"%", b"%%"), ()) for half in halves)
         else:
             read = tuple(_unpack_pieces(half) for half in halves)
-        return cls(language, headers, boundary, read)
-
-    @property
-    def digests(self) -> set[bytes]:
-        return {d for _, digests in self.halves for d in digests}
+        digests = frozenset(chain.from_iterable(d for _, d in read))
+        return cls(language, headers, boundary, read, digests)
 
     def template(
         self, segments: Mapping[bytes, bytes], *, dkim: DkimSigner | None = None
     ) -> MessageTemplate:
         """The template, with the bytes of the segments it names."""
         joined: list[bytes] = []
-        for runs, digests in self.halves:
-            if not digests:
-                joined.append(b"".join(runs))
-                continue
+        for form, digests in self.halves:
             try:
-                shown = [segments[d] for d in digests]
+                joined.append(form % tuple([segments[d] for d in digests]))
             except KeyError as exc:
                 raise DeliveryError(
                     f"stored message: segment {exc.args[0].hex()} is missing"
                 ) from None
-            values = runs + shown
-            values[0::2], values[1::2] = runs, shown
-            joined.append(b"".join(values))
+            except (TypeError, ValueError) as exc:
+                raise DeliveryError(f"stored message: corrupt pieces ({exc})") from exc
         return MessageTemplate(
             headers=self.headers,
             boundary=self.boundary,
@@ -334,17 +328,17 @@ def _pack(values: Sequence[bytes]) -> bytes:
 
 
 def _pack_pieces(pieces: Sequence[Piece]) -> bytes:
-    """Bytes and segments in turn as: the segment count, the byte runs' lengths, the
-    runs, the segments' digests: read back with a few struct calls."""
+    """Bytes and segments in turn as: the segment count, the bytes as a format with a
+    ``%b`` where each segment goes (``%`` doubled), the segments' digests. Read back,
+    the format puts the segments in place in one call."""
     runs: Sequence[bytes] = pieces[0::2]  # type: ignore[assignment]
     digests = [s.digest for s in pieces[1::2]]  # type: ignore[union-attr]
-    return b"".join([_runs(len(runs)).pack(len(digests), *map(len, runs)), *runs, *digests])
+    form = b"%b".join([r.replace(b"%", b"%%") for r in runs])
+    return b"".join([_HALF.pack(len(digests), len(form)), form, *digests])
 
 
-@lru_cache(maxsize=1024)
-def _runs(count: int) -> struct.Struct:
-    """The segment count and ``count`` run lengths."""
-    return struct.Struct(f">I{count}I")
+# A half's segment count and the length of its format.
+_HALF = struct.Struct(">II")
 
 
 @lru_cache(maxsize=1024)
@@ -380,21 +374,19 @@ def _unpack(data: bytes) -> tuple[int, list[bytes]]:
     return version, values
 
 
-def _unpack_pieces(packed: bytes) -> tuple[list[bytes], tuple[bytes, ...]]:
-    """The byte runs and the segments' digests of :func:`_pack_pieces`."""
+def _unpack_pieces(packed: bytes) -> tuple[bytes, tuple[bytes, ...]]:
+    """The format and the segments' digests of :func:`_pack_pieces`."""
     try:
-        (count,) = _LENGTH.unpack_from(packed)
+        count, size = _HALF.unpack_from(packed)
         if count > len(packed):
             raise struct.error("more segments than bytes")
-        lengths = _runs(count + 1).unpack_from(packed)[1:]
-        start = _LENGTH.size * (count + 2)
-        ends = list(accumulate(lengths, initial=start))
-        digests = _digests(count).unpack_from(packed, ends[-1])
+        form = packed[_HALF.size : _HALF.size + size]
+        digests = _digests(count).unpack_from(packed, _HALF.size + size)
     except struct.error as exc:
         raise DeliveryError(f"stored message: corrupt pieces ({exc})") from exc
-    if ends[-1] + count * Segment.DIGEST_BYTES != len(packed):
+    if len(form) != size or _HALF.size + size + count * Segment.DIGEST_BYTES != len(packed):
         raise DeliveryError("stored message: corrupt (a part's pieces do not add up)")
-    return [packed[a:b] for a, b in pairwise(ends)], digests
+    return form, digests
 
 
 def _split(pieces: Sequence[str], what: str) -> tuple[tuple[Piece, ...], tuple[Piece, ...]]:

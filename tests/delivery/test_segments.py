@@ -26,8 +26,13 @@ TEXT_BLOCK = "Тридцать следователей и прокуроров 
 def _template(block: Shared, text_block: Shared, words: str) -> MessageTemplate:
     """A digest as the renderer assembles it: its frame, a shared block in each part."""
     # Plain and shared texts in turn, as the renderer gives them.
-    html = (f"<html><body><h1>{words}</h1>", block, f'<a href="{UNSUBSCRIBE_URL_MARK}">x</a>')
-    text = (f"{words}\n\n", text_block, f"\nОтписаться: {UNSUBSCRIBE_URL_MARK}\n")
+    # "%" in the body's own text: stored escaped, as the format it is kept in wants.
+    html = (
+        f'<html><body style="width: 100%"><h1>{words}</h1>',
+        block,
+        f'<a href="{UNSUBSCRIBE_URL_MARK}">x %b %%</a>',
+    )
+    text = (f"{words} 100%\n\n", text_block, f"\n%s Отписаться: {UNSUBSCRIBE_URL_MARK}\n")
 
     def joined(pieces: tuple[str, ...]) -> str:
         return "".join(pieces)
@@ -119,3 +124,5 @@ def test_a_worker_sends_bodies_whose_blocks_are_in_the_store(
         text, html = (p.get_content().replace("\r\n", "\n") for p in message.iter_parts())
         assert TEXT_BLOCK in text and BLOCK in html
         assert message["Subject"] in text and message["Subject"] in html
+        assert 'style="width: 100%"' in html and "x %b %%</a>" in html
+        assert " 100%\n" in text and "\n%s Отписаться" in text
