@@ -65,29 +65,19 @@ def canonical_text(text: str) -> bytes:
 
 
 class Segment:
-    """Bytes shared by many bodies (an item's block), stored once and named by a digest."""
+    """Bytes shared by many bodies (an item's block), stored once and named by a digest
+    of them (BLAKE2b, 128 bits)."""
 
     __slots__ = ("data", "digest")
 
     DIGEST_BYTES = 16
 
-    def __init__(self, data: bytes, digest: bytes | None = None) -> None:
+    def __init__(self, data: bytes) -> None:
         self.data = data
-        self.digest = digest if digest is not None else segment_digest(data)
+        self.digest = hashlib.blake2b(data, digest_size=self.DIGEST_BYTES).digest()
 
     def __repr__(self) -> str:
         return f"Segment({self.digest.hex()}, {len(self.data)} bytes)"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Segment) and other.digest == self.digest
-
-    def __hash__(self) -> int:
-        return hash(self.digest)
-
-
-def segment_digest(data: bytes) -> bytes:
-    """The name of a segment's bytes: BLAKE2b, 128 bits."""
-    return hashlib.blake2b(data, digest_size=Segment.DIGEST_BYTES).digest()
 
 
 Piece = bytes | Segment
@@ -102,27 +92,12 @@ def piece_bytes(pieces: Sequence[Piece]) -> bytes:
     return b"".join(values)  # type: ignore[arg-type]
 
 
-def in_turn(pieces: Sequence[Piece]) -> tuple[Piece, ...]:
-    """Any pieces as a :class:`SplicedPart` holds them: bytes and segments in turn,
-    bytes first and last (empty where two segments meet)."""
-    turned: list[Piece] = []
-    pending: list[bytes] = []
-    for piece in pieces:
-        if isinstance(piece, Segment):
-            turned.append(b"".join(pending))
-            turned.append(piece)
-            pending = []
-        else:
-            pending.append(piece)
-    turned.append(b"".join(pending))
-    return tuple(turned)
-
-
 @dataclass(frozen=True, slots=True, eq=False)
 class SplicedPart:
     """The base64 of ``prefix + value + suffix`` for any value, in a few microseconds.
 
-    Each half is bytes and segments in turn, bytes first and last (:func:`in_turn`).
+    Each half is bytes and segments in turn, bytes first and last (empty where two
+    segments meet).
     Two parts are equal when their bytes are, however they are cut into pieces."""
 
     prefix: tuple[Piece, ...]

@@ -49,20 +49,21 @@ class Templates:
         """Parse these bodies, reading the segments they show that are not kept (blocks:
         run it in a thread). A body that cannot be read is left for :meth:`get` to fail
         on when its row is sent."""
-        stored: dict[bytes, StoredTemplate] = {}
         with self._lock:
-            for body in dict.fromkeys(bodies):
-                if body not in self._templates:
-                    try:
-                        stored[body] = StoredTemplate.read(body)
-                    except DeliveryError:
-                        continue
-            needed = set().union(*(s.digests for s in stored.values()))
+            new = [body for body in dict.fromkeys(bodies) if body not in self._templates]
+        stored: dict[bytes, StoredTemplate] = {}
+        for body in new:
+            try:
+                stored[body] = StoredTemplate.read(body)
+            except DeliveryError:
+                continue
+        with self._lock:
+            needed = frozenset().union(*(s.digests for s in stored.values()))
             missing = needed.difference(self._segments)
-        found = self._read(missing)
+        self._keep(self._read(missing))
         for body, read in stored.items():
             try:
-                self._add(body, read, found)
+                self._add(body, read)
             except DeliveryError:
                 continue
 
@@ -74,32 +75,37 @@ class Templates:
             if template is not None:
                 self._templates.move_to_end(body)
                 return template
-        return self._add(body, StoredTemplate.read(body), {})
+        return self._add(body, StoredTemplate.read(body))
 
-    def _read(self, digests: set[bytes]) -> dict[bytes, bytes]:
-        if not digests:
+    def _read(self, digests: Iterable[bytes]) -> dict[bytes, bytes]:
+        wanted = set(digests)
+        if not wanted:
             return {}
         with self._engine.connect() as conn:
-            return load_segments(conn, digests)
+            return load_segments(conn, wanted)
 
-    def _add(self, body: bytes, read: StoredTemplate, found: dict[bytes, bytes]) -> MessageTemplate:
-        """Make and keep the template of ``body``, with the segments ``found`` or kept;
-        those that are neither (let go meanwhile) are read again."""
+    def _keep(self, found: dict[bytes, bytes]) -> None:
+        """Keep these segments; past the bound, the ones kept before are let go."""
+        if not found:
+            return
         with self._lock:
-            if found:
-                if self._segment_bytes > self._segment_limit:
-                    self._segments.clear()
-                    self._segment_bytes = 0
-                new = {d: v for d, v in found.items() if d not in self._segments}
-                self._segment_bytes += sum(map(len, new.values()))
-                self._segments.update(new)
-                found.clear()  # kept now: added once
-            try:
+            if self._segment_bytes > self._segment_limit:
+                self._segments.clear()
+                self._segment_bytes = 0
+            new = {d: v for d, v in found.items() if d not in self._segments}
+            self._segment_bytes += sum(map(len, new.values()))
+            self._segments.update(new)
+
+    def _add(self, body: bytes, read: StoredTemplate) -> MessageTemplate:
+        """Make and keep the template of ``body`` with the kept segments, reading them
+        again if some were let go meanwhile."""
+        try:
+            with self._lock:
                 template = read.template(self._segments, dkim=self._dkim)
-            except DeliveryError:
-                template = None
-        if template is None:
-            template = read.template(self._read(set(read.digests)), dkim=self._dkim)
+        except DeliveryError:
+            found = self._read(read.digests)
+            self._keep(found)
+            template = read.template(found, dkim=self._dkim)
         with self._lock:
             self._templates[body] = template
             while len(self._templates) > self._limit:

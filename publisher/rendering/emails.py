@@ -131,18 +131,15 @@ class _Block:
 class _Cut:
     """A text cut at numbered marks: ``texts[0]``, value ``marks[0]``, ``texts[1]``, …"""
 
-    texts: tuple[str, ...]
+    texts: tuple[str, ...]  # with ``share``, the long ones Shared
     marks: tuple[int, ...]
-    # The texts as pieces of a message: the long ones Shared.
-    pieces: tuple[str, ...]
 
     @classmethod
     def of(cls, text: str, pattern: re.Pattern[str], *, share: bool = False) -> _Cut:
         """``text`` cut at ``pattern``'s marks; with ``share``, its long texts Shared."""
         pieces = pattern.split(text)
-        texts = tuple(pieces[0::2])
-        shared = tuple(Shared(t) if share and len(t) >= SHARED_FROM else t for t in texts)
-        return cls(texts, tuple(int(n) for n in pieces[1::2]), shared)
+        texts = [Shared(t) if share and len(t) >= SHARED_FROM else t for t in pieces[0::2]]
+        return cls(tuple(texts), tuple(int(n) for n in pieces[1::2]))
 
     def fragment(self, values: Sequence[str]) -> _Fragment:
         """The text, mark ``n`` replaced by ``values[n]``, as a fragment of a message's
@@ -150,7 +147,7 @@ class _Cut:
         runs: list[str] = []
         pending: list[str] = []
         marks = self.marks
-        for n, piece in enumerate(self.pieces):
+        for n, piece in enumerate(self.texts):
             if type(piece) is Shared:
                 runs.append("".join(pending))
                 runs.append(piece)
@@ -371,53 +368,52 @@ class EmailRenderer:
         """Message template ``name``, assembled where that gives the same as rendering whole."""
         key = (name, rule.locale)
         verdict = self._assembles.get(key)
-        whole: tuple[str, str] | None = None
-        assembled: RenderedEmail | None = None
-        if verdict is not False and self._assemble_at_all:
-            try:
-                pieces: tuple[list[str], list[str]] | None = self._assemble(
-                    name, rule, items, context, default_locale
-                )
-            except _NotAssembled:
-                pieces = None
-            except Exception:
-                if verdict:
-                    raise
-                pieces = None  # a template that needs the zone itself: rendered whole below
-            if pieces is not None:
-                html_pieces, text_pieces = pieces
-                assembled = RenderedEmail(
-                    subject=subject,
-                    html="".join(html_pieces),
-                    text="".join(text_pieces),
-                    locale=rule.locale,
-                    html_pieces=tuple(html_pieces),
-                    text_pieces=tuple(text_pieces),
-                )
-                if verdict:
-                    return assembled
-            if verdict is None:
-                whole = self._render_whole(name, rule, items, context, default_locale)
-                same = (
-                    assembled is not None
-                    and (assembled.html, assembled.text) == whole
-                    and not _counts_siblings(whole[0])
-                )
-                with self._lock:
-                    self._assembles[key] = same
-                if same and assembled is not None:
-                    return assembled
-                log.warning(
-                    "email template %r in locale %s: assembling it from its parts does not "
-                    "give what rendering it whole does (a moment or an item block used other "
-                    "than by showing it, or CSS that selects by siblings); it is rendered "
-                    "whole, which is slower",
-                    name,
-                    rule.locale,
-                )
-        if whole is None:
-            whole = self._render_whole(name, rule, items, context, default_locale)
-        html, text = whole
+        if verdict is False or not self._assemble_at_all:
+            return self._whole_email(name, rule, items, context, default_locale, subject)
+        try:
+            assembled: RenderedEmail | None = self._assemble(
+                name, rule, items, context, default_locale, subject=subject
+            )
+        except _NotAssembled:
+            assembled = None
+        except Exception:
+            if verdict:
+                raise
+            assembled = None  # a template that needs the zone itself: rendered whole below
+        if verdict:
+            if assembled is None:  # pragma: no cover - a frame that changed its mind
+                return self._whole_email(name, rule, items, context, default_locale, subject)
+            return assembled
+        html, text = self._render_whole(name, rule, items, context, default_locale)
+        same = (
+            assembled is not None
+            and (assembled.html, assembled.text) == (html, text)
+            and not _counts_siblings(html)
+        )
+        with self._lock:
+            self._assembles[key] = same
+        if same and assembled is not None:
+            return assembled
+        log.warning(
+            "email template %r in locale %s: assembling it from its parts does not give "
+            "what rendering it whole does (a moment or an item block used other than "
+            "by showing it, or CSS that selects by siblings); it is rendered whole, "
+            "which is slower",
+            name,
+            rule.locale,
+        )
+        return RenderedEmail(subject=subject, html=html, text=text, locale=rule.locale)
+
+    def _whole_email(
+        self,
+        name: str,
+        rule: Rule,
+        items: Sequence[StoredItem],
+        context: dict[str, Any],
+        default_locale: str,
+        subject: str,
+    ) -> RenderedEmail:
+        html, text = self._render_whole(name, rule, items, context, default_locale)
         return RenderedEmail(subject=subject, html=html, text=text, locale=rule.locale)
 
     def _render_whole(
@@ -445,7 +441,9 @@ class EmailRenderer:
         items: Sequence[StoredItem],
         context: dict[str, Any],
         default_locale: str,
-    ) -> tuple[list[str], list[str]]:
+        *,
+        subject: str,
+    ) -> RenderedEmail:
         """Both parts as pieces, from zone-free blocks and frames rendered with comments
         standing for them (the HTML frame inlined)."""
         blocks = [self._zone_free_block(i, rule=rule, default_locale=default_locale) for i in items]
@@ -470,7 +468,15 @@ class EmailRenderer:
         text = _Pieces(text_cut.texts[0])
         for n, slot in enumerate(text_cut.marks, 1):
             text.add(self._fragment(blocks[slot], "", rule), text_cut.texts[n])
-        return html.done(), text.done()
+        html_pieces, text_pieces = html.done(), text.done()
+        return RenderedEmail(
+            subject=subject,
+            html="".join(html_pieces),
+            text="".join(text_pieces),
+            locale=rule.locale,
+            html_pieces=tuple(html_pieces),
+            text_pieces=tuple(text_pieces),
+        )
 
     def _fragment(self, block: _ZoneFreeBlock, name: str, rule: Rule) -> _Fragment:
         """The block in the rule's zone as inlined in template ``name`` ("": its text)."""

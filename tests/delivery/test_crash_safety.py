@@ -23,10 +23,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from publisher.delivery.message import MessageTemplate, make_message_id
+from publisher.delivery.message import make_message_id
 from publisher.rendering.emails import UNSUBSCRIBE_URL_MARK, RenderedEmail
 from publisher.store.outbox import NewMessage, Status, enqueue, status_counts
 from tests.delivery.conftest import MailServer, command_environment, deployment_config
+from tests.delivery.test_worker import build_template
 
 MESSAGES = 5_000
 KILLS = 4
@@ -42,16 +43,7 @@ def _body() -> bytes:
         text=f"{'News. ' * 200}\nUnsubscribe: {UNSUBSCRIBE_URL_MARK}\n",
         locale="en",
     )
-    template = MessageTemplate.build(
-        rendered,
-        sender="OSCE News <news@example.org>",
-        reply_to=None,
-        list_id="news",
-        list_name="OSCE News",
-        domain="example.org",
-        date=NOW,
-    )
-    return template.to_bytes()
+    return build_template(rendered).to_bytes()
 
 
 def _deployment(tmp_path: Path, engine: Engine, server: MailServer) -> Path:

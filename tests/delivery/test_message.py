@@ -18,7 +18,7 @@ import pytest
 
 from publisher.delivery import DeliveryError
 from publisher.delivery._headers import fold
-from publisher.delivery._parts import Segment, SplicedPart, canonical_text, in_turn
+from publisher.delivery._parts import Piece, Segment, SplicedPart, canonical_text
 from publisher.delivery.message import DkimSigner, MessageTemplate, make_message_id
 from publisher.rendering import UNSUBSCRIBE_URL_MARK as MARK
 from publisher.rendering import EmailRenderer, RenderedEmail
@@ -271,6 +271,21 @@ def _some_pieces(seed: int) -> list[bytes | Segment]:
         data = ("ж" * 200).encode()[: lengths[(seed * 7 + n * 3) % len(lengths)]]
         pieces.append(Segment(data) if (seed + n) % 2 else data)
     return pieces
+
+
+def in_turn(pieces: list[bytes | Segment]) -> tuple[Piece, ...]:
+    """Pieces as a SplicedPart holds them: bytes and segments in turn, bytes first and
+    last (empty where two segments meet)."""
+    turned: list[Piece] = []
+    pending: list[bytes] = []
+    for piece in pieces:
+        if isinstance(piece, Segment):
+            turned += [b"".join(pending), piece]
+            pending = []
+        else:
+            pending.append(piece)
+    turned.append(b"".join(pending))
+    return tuple(turned)
 
 
 @pytest.mark.parametrize("seed", range(60))
