@@ -1,7 +1,8 @@
 """What a subscriber's next message would be, and why each item is in it.
 
 The same selection as :mod:`publisher.delivery.planning` (the rule's matches, minus what
-was already queued for them, minus the back catalogue), without queuing anything.
+was already queued for them, minus the back catalogue and what is older than the
+outbox remembers), without queuing anything.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
-from publisher.delivery.planning import next_send_time, previous_send_time
+from publisher.delivery.planning import look_back, next_send_time, previous_send_time
 from publisher.matching import ItemIndex
 from publisher.matching.explain import Explanation, explain
 from publisher.rendering.emails import EmailRenderer, RenderedEmail
@@ -46,13 +47,18 @@ def preview(
         start = conn.execute(
             select(subscriber_state.c.first_seen_at).where(subscriber_state.c.recipient_key == key)
         ).scalar_one_or_none()
-        items = load_items(conn)
+        items = load_items(conn, seen_since=look_back(settings, at))
         sent = already_sent(conn, [key])[key]
     index = ItemIndex.build(items)
     by_id = {item.id: item for item in items}
     matching = index.matching(rule)
     # A subscriber not yet registered joins now: what is stored is their back catalogue.
     since = start if start is not None else at
+    if rule.frequency is not Frequency.IMMEDIATE:
+        # Nor does a digest hold what is older than the outbox's memory when it is sent.
+        send_at = next_send_time(rule, at)
+        assert send_at is not None  # digests have send times
+        since = max(since, look_back(settings, send_at))
     fresh = tuple(
         item
         for item in items  # newest first
@@ -60,7 +66,8 @@ def preview(
     )
     if not fresh:
         note = (
-            "nothing new for this rule since the subscriber joined"
+            "nothing new for this rule since the subscriber joined, "
+            f"within the {settings.outbox.keep.days} days the outbox remembers"
             if start is not None
             else "a new subscriber: items collected before they joined are not sent"
         )

@@ -141,6 +141,18 @@ class OutboxSettings(_Model):
     # to the others once the lease runs out. Longer than the slowest batch's sending.
     lease: Duration = timedelta(minutes=10)
     batch: int = Field(default=200, ge=1, le=10_000)
+    # How far back the outbox remembers, and so how far back a pass mails: an item
+    # collected longer ago is in the feeds but no longer in anyone's email, and messages
+    # finished longer ago are deleted with what only they needed. At least a week, the
+    # longest digest period, so that a weekly digest always holds its whole week.
+    keep: Duration = timedelta(days=30)
+
+    @field_validator("keep")
+    @classmethod
+    def _at_least_a_week(cls, value: timedelta) -> timedelta:
+        if value < timedelta(days=7):
+            raise ValueError("expected at least '7d', the longest digest period")
+        return value
 
 
 class FeedSettings(_Model):

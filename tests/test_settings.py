@@ -143,6 +143,7 @@ def test_dkim_is_off_by_default_and_its_key_file_resolves_beside_the_settings(
         ('[[sources]]\nname="a"\nkind="feed"\n', "sources[0].url: required setting is missing"),
         ('[dkim]\nselector = "news"\n', "missing: domain, key_file"),
         ('[dkim]\ndomain = "not a domain"\n', "dkim.domain = 'not a domain'"),
+        ('[outbox]\nkeep = "2d"\n', "expected at least '7d', the longest digest period"),
     ],
 )
 def test_broken_settings_say_what_is_wrong(tmp_path: Path, text: str, expected: str) -> None:

@@ -13,8 +13,9 @@ from publisher.cli._context import Context
 from publisher.cli._progress import progress_bar
 from publisher.delivery import SmtpTransport
 from publisher.delivery.message import signer_from_settings
-from publisher.delivery.planning import PlanReport, plan
+from publisher.delivery.planning import PlanReport, look_back, plan
 from publisher.delivery.worker import DeliveryReport, Worker
+from publisher.store.outbox import prune
 
 # How often the sender looks for rows the plan has committed since it last found none.
 PLAN_POLL_SECONDS = 0.2
@@ -27,7 +28,8 @@ def send(ctx: Context, dry_run: bool) -> None:
     """Queue every alert and digest due now and deliver everything the outbox holds,
     sending the first messages while the rest are still being queued.
 
-    Exits 1 when a message failed for good in this run.
+    Then forgets what finished before the outbox's memory (``[outbox] keep``), as the
+    service does every hour. Exits 1 when a message failed for good in this run.
     """
     settings = ctx.settings
     signer_from_settings(settings.dkim)  # a missing or broken key stops us before queuing
@@ -44,12 +46,14 @@ def send(ctx: Context, dry_run: bool) -> None:
         Console().print(_table("Dry run: nothing queued or sent", planned))
         return
     planned, delivered = asyncio.run(_plan_and_deliver(ctx, now))
+    pruned = prune(ctx.engine, before=look_back(settings, now))
     table = _table("Send", planned)
     for label, value in (
         ("sent", delivered.sent),
         ("to retry", delivered.retried),
         ("failed", delivered.failed),
         ("skipped (unsubscribed)", delivered.skipped),
+        ("old messages forgotten", pruned.messages),
     ):
         table.add_row(label, str(value))
     Console().print(table)

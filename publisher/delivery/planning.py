@@ -6,7 +6,9 @@ every matching item not yet sent to them. What was queued is remembered per reci
 (the outbox's ``sent_items``), so after downtime the missed periods come as one digest
 covering the whole gap, an item never goes twice to one person, and a period with
 nothing new sends nothing. Items collected before an address first appeared in
-``subscriptions.yaml`` are the back catalogue and are never sent to it.
+``subscriptions.yaml`` are the back catalogue and are never sent to it, and items
+collected before the outbox's memory (``[outbox] keep``, 30 days) are sent to no one:
+a pass reads a bounded window however long the newsroom has run.
 
 Rendering happens once per rule and set of items; only the recipient-specific parts
 are filled in when a message is sent (:mod:`publisher.delivery.message`).
@@ -84,6 +86,12 @@ def _last_send_time(
         if candidate <= now:
             return candidate
         day -= step
+
+
+def look_back(settings: Settings, now: datetime) -> datetime:
+    """The earliest collection time a pass at ``now`` still mails: what the outbox
+    remembers (``[outbox] keep``), so that no older item can go to anyone twice."""
+    return now - settings.outbox.keep
 
 
 def next_send_time(rule: Rule, after: datetime) -> datetime | None:
@@ -165,7 +173,7 @@ def _plan(
             select(subscriber_state.c.recipient_key, subscriber_state.c.first_seen_at)
         )
     }
-    items = load_items(conn)
+    items = load_items(conn, seen_since=look_back(settings, now))
     sent = already_sent(conn, starts)
     queue = _Queue(BodyMaker(renderer, settings, {item.id: item for item in items}, now=now))
     for group in match(

@@ -4,7 +4,8 @@ One collection job per enabled source at its interval; one digest job per distin
 (time zone, send time, frequency, weekday) among the rules, fired by a CronTrigger in
 that zone so that 08:00 stays 08:00 local time across daylight-saving changes; one
 retry job for outbox rows waiting for their backoff; one job that reads
-``subscriptions.yaml`` again when it changed. The table is data: the service
+``subscriptions.yaml`` again when it changed; one that prunes the outbox of what it no
+longer needs to remember. The table is data: the service
 registers it, and tests read it without running anything.
 """
 
@@ -25,6 +26,9 @@ from publisher.subscriptions.model import Frequency, Rule, Subscriptions
 
 RETRY_INTERVAL = timedelta(minutes=1)
 RELOAD_INTERVAL = timedelta(seconds=5)
+# Pruning deletes what finished longer ago than `[outbox] keep`: an hour late is nothing,
+# and an hourly run has at most an hour's messages to delete.
+PRUNE_INTERVAL = timedelta(hours=1)
 # CronTrigger's day_of_week names, indexed like datetime.weekday() and Rule.weekday.
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -34,6 +38,7 @@ class JobKind(StrEnum):
     DIGEST = "digest"  # plan + send: digests whose send time has come
     RETRY = "retry"  # send alone: rows whose backoff has passed
     RELOAD = "reload"  # read subscriptions.yaml again if it changed
+    PRUNE = "prune"  # delete what the outbox no longer needs (publisher.store.outbox.prune)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +119,20 @@ def reload_job() -> JobSpec:
     )
 
 
+def prune_job() -> JobSpec:
+    return JobSpec(
+        id="prune",
+        kind=JobKind.PRUNE,
+        trigger=IntervalTrigger(seconds=PRUNE_INTERVAL.total_seconds(), timezone="UTC"),
+    )
+
+
 def job_table(settings: Settings, subscriptions: Subscriptions) -> list[JobSpec]:
     """Every job the service schedules for these settings and rules."""
-    return [*collect_jobs(settings), *digest_jobs(subscriptions), retry_job(), reload_job()]
+    return [
+        *collect_jobs(settings),
+        *digest_jobs(subscriptions),
+        retry_job(),
+        reload_job(),
+        prune_job(),
+    ]

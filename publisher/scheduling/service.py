@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 from publisher import __version__
 from publisher.collect import collect
 from publisher.delivery import Transport
-from publisher.delivery.planning import PlanReport, plan
+from publisher.delivery.planning import PlanReport, look_back, plan
 from publisher.delivery.worker import DeliveryReport, Worker
 from publisher.errors import PublisherError, ValidationFailed
 from publisher.feeds import FeedBuilder
@@ -40,6 +40,7 @@ from publisher.rendering.emails import EmailRenderer
 from publisher.scheduling.jobs import JobKind, JobSpec, job_table, retry_job
 from publisher.scheduling.leader import SchedulerLock
 from publisher.settings import Settings
+from publisher.store.outbox import Pruned, prune
 from publisher.subscriptions.guard import Growth, file_digest, growth, is_confirmed
 from publisher.subscriptions.model import Subscriptions
 from publisher.taxonomy import Taxonomy
@@ -335,6 +336,15 @@ class Service:
             await ping_hub(hub, urls, user_agent=f"publisher/{__version__}")
         return report
 
+    async def prune(self) -> Pruned:
+        """Delete the messages finished before the outbox's memory, and what only they
+        needed; beside passes and sends, which it does not wait for."""
+        before = look_back(self._settings, self._clock())
+        pruned = await asyncio.to_thread(prune, self._engine, before=before)
+        if pruned.messages or pruned.bodies or pruned.segments:
+            log.info("outbox pruned before %s: %s", before.isoformat(), pruned)
+        return pruned
+
     async def _send(self) -> DeliveryReport:
         async with self._transport() as transport:
             worker = Worker(
@@ -381,6 +391,8 @@ class Service:
                 await self.run_pass()
             elif spec.kind is JobKind.RELOAD:
                 await self.reload_if_changed()
+            elif spec.kind is JobKind.PRUNE:
+                await self.prune()
             else:
                 await self.send_due()
         except Exception:

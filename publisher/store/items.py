@@ -219,13 +219,21 @@ def assign_entry_ids(conn: Connection, prefix: str) -> int:
     return result.rowcount
 
 
-def load_items(conn: Connection, ids: Sequence[str] | None = None) -> list[StoredItem]:
-    """Items with their translations, newest first (all of them, or those in ``ids``)."""
+def load_items(
+    conn: Connection, ids: Sequence[str] | None = None, *, seen_since: datetime | None = None
+) -> list[StoredItem]:
+    """Items with their translations, newest first: all of them, those in ``ids``, or
+    those first seen at ``seen_since`` or later."""
     query = select(items).order_by(items.c.published.desc(), items.c.id)
     text_query = select(translations)
     if ids is not None:
         query = query.where(items.c.id.in_(ids))
         text_query = text_query.where(translations.c.item_id.in_(ids))
+    if seen_since is not None:
+        query = query.where(items.c.first_seen >= seen_since)
+        text_query = text_query.where(
+            translations.c.item_id.in_(select(items.c.id).where(items.c.first_seen >= seen_since))
+        )
     texts: dict[str, dict[str, StoredTranslation]] = {}
     for row in conn.execute(text_query):
         texts.setdefault(row.item_id, {})[row.lang] = StoredTranslation(

@@ -26,9 +26,12 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Delete,
+    Engine,
     Row,
     Table,
     and_,
+    delete,
     func,
     or_,
     select,
@@ -179,13 +182,17 @@ def enqueue_many(
 
 
 def save_segments(conn: Connection, contents: Mapping[bytes, bytes], *, now: datetime) -> None:
-    """Store segments not stored yet (a segment's digest names its bytes: an equal one
-    is left as it is)."""
-    _insert_ignoring_conflicts(
-        conn,
-        segments,
-        [{"digest": d, "content": c, "created_at": now} for d, c in contents.items()],
-        keys=["digest"],
+    """Store segments not stored yet, and mark every one used ``now`` (a segment's digest
+    names its bytes: an equal one stored before keeps its bytes)."""
+    if not contents:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(segments)
+    conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=["digest"], set_={"used_at": insert.excluded.used_at}
+        ),
+        [{"digest": d, "content": c, "used_at": now} for d, c in contents.items()],
     )
 
 
@@ -605,3 +612,82 @@ def queued_keys(conn: Connection, wanted: Iterable[tuple[str, str]]) -> set[tupl
         )
         found.update((row.recipient_key, row.dedupe_key) for row in conn.execute(query))
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What :func:`prune` deleted."""
+
+    messages: int = 0  # finished outbox rows
+    items: int = 0  # their sent_items rows
+    bodies: int = 0
+    segments: int = 0
+
+
+_FINISHED = (Status.SENT.value, Status.FAILED.value, Status.SKIPPED.value)
+_DELETE_SENT_ITEMS_QMARK = (
+    "DELETE FROM sent_items WHERE recipient_key = ? AND item_id = ? AND outbox_id = ?"
+)
+_DELETE_SENT_ITEMS = _DELETE_SENT_ITEMS_QMARK.replace("?", "%s")
+
+
+def prune(engine: Engine, *, before: datetime, batch: int = 2_000) -> Pruned:
+    """Forget the messages that finished before ``before``: their rows, the record of
+    their items, and the bodies and segments that no row left needs.
+
+    Safe beside planning passes and workers, committing every ``batch`` rows. Only
+    finished rows go, never one waiting to be sent. Their items were collected before
+    ``before``, so no pass with ``before`` in its look-back (``OutboxSettings.keep``)
+    mails them again, and ``sent_items`` need not remember them. A body goes when it is
+    older than ``before`` and no row names it; a segment when no body as recent as its
+    last use is left.
+    """
+    messages = items = 0
+    with engine.connect() as conn:
+        qmark = conn.dialect.paramstyle == "qmark"
+        forget = _DELETE_SENT_ITEMS_QMARK if qmark else _DELETE_SENT_ITEMS
+        while True:
+            rows = conn.execute(
+                select(outbox.c.id, outbox.c.recipient_key, outbox.c.item_ids)
+                .where(outbox.c.finished_at < before, outbox.c.status.in_(_FINISHED))
+                .limit(batch)
+            ).all()
+            if not rows:
+                break
+            sent = [(row.recipient_key, item, row.id) for row in rows for item in row.item_ids]
+            if sent:
+                # By sent_items' primary key, the items each row carried.
+                conn.exec_driver_sql(forget, sent)
+            conn.execute(delete(outbox).where(outbox.c.id.in_([row.id for row in rows])))
+            conn.commit()
+            messages += len(rows)
+            items += len(sent)
+        unused = (
+            select(bodies.c.id)
+            .where(
+                bodies.c.created_at < before,
+                ~select(outbox.c.id).where(outbox.c.body_id == bodies.c.id).exists(),
+            )
+            .limit(batch)
+            .scalar_subquery()
+        )
+        dropped_bodies = _delete_in_batches(conn, delete(bodies).where(bodies.c.id.in_(unused)))
+        # A body shows only segments used when it was written, or later.
+        oldest = conn.execute(select(func.min(bodies.c.created_at))).scalar()
+        limit = before if oldest is None else min(before, oldest)
+        stale = select(segments.c.digest).where(segments.c.used_at < limit).limit(batch)
+        dropped_segments = _delete_in_batches(
+            conn, delete(segments).where(segments.c.digest.in_(stale.scalar_subquery()))
+        )
+    return Pruned(messages, items, dropped_bodies, dropped_segments)
+
+
+def _delete_in_batches(conn: Connection, statement: Delete) -> int:
+    """Run ``statement``, which deletes a batch at a time, until it deletes nothing."""
+    total = 0
+    while True:
+        deleted = int(conn.execute(statement).rowcount)
+        conn.commit()
+        if not deleted:
+            return total
+        total += deleted

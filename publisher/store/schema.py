@@ -167,6 +167,7 @@ bodies = Table(
     Column("digest", String(64), nullable=False, unique=True),
     Column("content", LargeBinary, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "created_at"),  # pruning finds the old ones
 )
 
 # What many bodies show alike (an item's block), stored once and named by a digest of
@@ -176,7 +177,10 @@ segments = Table(
     metadata,
     Column("digest", LargeBinary(16), primary_key=True),
     Column("content", LargeBinary, nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
+    # When a planning pass last wrote a body that shows it: pruning keeps a segment as
+    # long as a body as recent as that is kept.
+    Column("used_at", UtcDateTime, nullable=False),
+    Index(None, "used_at"),
 )
 
 outbox = Table(
@@ -206,6 +210,8 @@ outbox = Table(
     UniqueConstraint("recipient_key", "dedupe_key"),
     Index(None, "status", "next_attempt_at"),
     Index(None, "recipient_key", "status"),
+    Index(None, "finished_at"),  # pruning finds the old ones
+    Index(None, "body_id"),  # and the bodies no row needs
 )
 
 # Every item queued for a recipient, so that no one gets the same item twice.

@@ -29,11 +29,13 @@ subscribers:
 
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A deployment whose subscribers joined before the sample was collected."""
+    """A deployment whose subscribers joined before the sample was collected, and whose
+    outbox remembers a century, so that previews may ask about 2099."""
     shutil.copytree(REPO / "content", tmp_path / "content")
     (tmp_path / "subscriptions.yaml").write_text(SUBSCRIPTIONS, encoding="utf-8")
     (tmp_path / "publisher.toml").write_text(
-        '[smtp]\nport = 9\n[[sources]]\nname = "newsroom"\nkind = "folder"\npath = "content"\n',
+        '[smtp]\nport = 9\n[outbox]\nkeep = "36500d"\n'
+        '[[sources]]\nname = "newsroom"\nkind = "folder"\npath = "content"\n',
         encoding="utf-8",
     )
     monkeypatch.delenv("PUBLISHER_CONFIG", raising=False)
@@ -88,6 +90,21 @@ def test_preview_of_a_digest_names_its_send_time(config: str) -> None:
     assert result.exit_code == 0, result.output
     assert "sent 2099-01-05T07:30:00+01:00" in result.stderr
     assert "<html" in result.stdout
+
+
+def test_a_digest_holds_nothing_older_than_the_outbox_remembers(config: str) -> None:
+    """With the default memory of 30 days, a digest sent in 2099 holds none of today's items."""
+    runner = CliRunner()
+    runner.invoke(cli, ["--config", config, "send"])
+    runner.invoke(cli, ["--config", config, "collect"])
+    path = Path(config)
+    path.write_text(path.read_text(encoding="utf-8").replace('keep = "36500d"', ""), "utf-8")
+    result = runner.invoke(
+        cli, ["--config", config, "preview", "desk@example.org", "--at", "2099-01-05T07:00"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "No message due" in result.stderr
+    assert "within the 30 days the outbox remembers" in result.stderr
 
 
 @pytest.mark.parametrize(

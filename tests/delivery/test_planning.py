@@ -6,16 +6,16 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select, update
 
 from publisher.collect import collect
 from publisher.delivery import _bodies, planning
-from publisher.delivery.planning import PlanReport, last_send_time, plan
+from publisher.delivery.planning import PlanReport, last_send_time, look_back, plan
 from publisher.rendering.emails import EmailRenderer
 from publisher.settings import Settings, load_settings
 from publisher.store.database import open_store
-from publisher.store.outbox import already_sent
-from publisher.store.schema import bodies, outbox
+from publisher.store.outbox import already_sent, prune
+from publisher.store.schema import bodies, outbox, sent_items
 from publisher.subscriptions import Subscriptions, parse_subscriptions
 from publisher.subscriptions.model import Format, Frequency, Rule
 from publisher.taxonomy import load_taxonomy
@@ -162,6 +162,38 @@ def test_alerts_and_digests_are_queued_once_and_never_empty(tmp_path: Path, engi
     assert _plan(engine, settings, later, t1 + timedelta(days=1)) == PlanReport(new_subscribers=1)
 
 
+def test_a_pass_mails_nothing_older_than_the_outbox_remembers(
+    tmp_path: Path, engine: Engine
+) -> None:
+    """Items collected more than `[outbox] keep` (30 days) ago go to no one: not in a late
+    digest, and not again once pruning has forgotten that they were sent."""
+    settings = _settings(tmp_path, engine)
+    subscriptions = _subscriptions(SUBSCRIPTIONS)
+    t0 = datetime(2025, 3, 3, 3, 0, tzinfo=UTC)  # 08:00 in Tashkent
+    _plan(engine, settings, subscriptions, t0)
+    asyncio.run(collect(settings, engine, taxonomy=load_taxonomy(), clock=lambda: t0))
+    alerts = _plan(engine, settings, subscriptions, t0).alerts
+    assert alerts > 0
+    with engine.begin() as conn:  # the alerts went out at once
+        conn.execute(update(outbox).values(status="sent", finished_at=t0))
+
+    # The daily subscriber's digest was never sent (the service was down for weeks).
+    # Within 30 days of the collection it holds the items; after, nothing is due.
+    late = t0 + timedelta(days=29, hours=1)
+    assert _plan(engine, settings, subscriptions, late, dry_run=True) == PlanReport(digests=1)
+    too_late = t0 + timedelta(days=30, hours=1)
+    assert look_back(settings, too_late) > t0
+    assert _plan(engine, settings, subscriptions, too_late) == PlanReport()
+
+    # Pruning forgets the alerts and the items they carried; no item goes again.
+    pruned = prune(engine, before=look_back(settings, too_late))
+    assert (pruned.messages, pruned.bodies) == (alerts, alerts)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(sent_items)).scalar() == 0
+        assert already_sent(conn, ["analyst@example.org"]) == {"analyst@example.org": set()}
+    assert _plan(engine, settings, subscriptions, too_late + timedelta(hours=1)) == PlanReport()
+
+
 def test_bodies_rendered_in_worker_processes_are_the_ones_rendered_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -225,7 +257,7 @@ def test_a_pass_cut_short_keeps_whole_messages_and_the_next_one_finishes_it(
     calls = {"n": 0}
     make = _bodies.BodyMaker.__call__
 
-    def failing(maker: _bodies.BodyMaker, job: _bodies.BodyJob) -> bytes:
+    def failing(maker: _bodies.BodyMaker, job: _bodies.BodyJob) -> _bodies.Made:
         calls["n"] += 1
         if calls["n"] == 7:
             raise RuntimeError("the renderer broke")

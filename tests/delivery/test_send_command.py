@@ -3,16 +3,20 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import create_engine, func, select, update
 
 from publisher.cli import cli
+from publisher.store.schema import items, outbox
 from tests.delivery.conftest import PASSWORD, USERNAME, MailServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,3 +145,29 @@ def test_the_smtp_password_never_reaches_the_output_or_the_logs(
     assert "535" in text or "auth" in text.lower(), text[-2000:]  # the failure is reported
     assert secret not in text
     assert PASSWORD not in text
+
+
+def test_send_forgets_what_finished_before_the_outbox_memory(
+    config: str, server: MailServer
+) -> None:
+    """After delivering, `send` prunes messages finished more than 30 days ago (here,
+    as if the first send and the collection were 40 days old), and mails nothing again."""
+    runner = CliRunner()
+    runner.invoke(cli, ["--config", config, "send"])
+    runner.invoke(cli, ["--config", config, "collect"])
+    assert runner.invoke(cli, ["--config", config, "send"]).exit_code == 0
+    sent = len(server.handler.messages)
+    assert sent > 0
+    engine = create_engine(f"sqlite:///{Path(config).parent / 'var' / 'publisher.db'}")
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    with engine.begin() as conn:
+        conn.execute(update(items).values(first_seen=long_ago))
+        conn.execute(update(outbox).values(created_at=long_ago, finished_at=long_ago))
+
+    again = runner.invoke(cli, ["--config", config, "send"])
+    assert again.exit_code == 0, again.output
+    assert re.search(rf"old messages forgotten\s*│\s*{sent}\b", again.output), again.output
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(outbox)).scalar() == 0
+    engine.dispose()
+    assert len(server.handler.messages) == sent

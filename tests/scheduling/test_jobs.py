@@ -68,7 +68,8 @@ def _settings(tmp_path: Path) -> Settings:
 
 
 def test_job_table_has_one_job_per_source_per_digest_time_and_a_retry_job(tmp_path: Path) -> None:
-    """Enabled sources at their interval, one cron job per distinct digest time, retries."""
+    """Enabled sources at their interval, one cron job per distinct digest time, retries,
+    the file watch and pruning."""
     jobs = {job.id: job for job in job_table(_settings(tmp_path), _subscriptions(SUBSCRIPTIONS))}
     assert sorted(jobs) == [
         "collect:newsroom",
@@ -77,6 +78,7 @@ def test_job_table_has_one_job_per_source_per_digest_time_and_a_retry_job(tmp_pa
         "digest:daily:Europe/Vienna:08:00",
         "digest:weekly:fri:Europe/Vienna:17:30",
         "digest:weekly:mon:Europe/Vienna:17:30",
+        "prune",
         "reload",
         "retry",
     ]
@@ -89,6 +91,8 @@ def test_job_table_has_one_job_per_source_per_digest_time_and_a_retry_job(tmp_pa
     assert retry.kind is JobKind.RETRY and retry.trigger.interval == timedelta(minutes=1)
     reload = jobs["reload"]
     assert reload.kind is JobKind.RELOAD and reload.trigger.interval == timedelta(seconds=5)
+    prune = jobs["prune"]
+    assert prune.kind is JobKind.PRUNE and prune.trigger.interval == timedelta(hours=1)
 
     tashkent = jobs["digest:daily:Asia/Tashkent:09:00"]
     assert tashkent.kind is JobKind.DIGEST
@@ -117,9 +121,10 @@ def test_rules_sharing_a_digest_time_share_one_job() -> None:
 
 
 def test_empty_subscriptions_and_no_sources_leave_the_retry_and_reload_jobs() -> None:
-    """With nothing to collect and nobody subscribed, retries and the file watch remain."""
+    """With nothing to collect and nobody subscribed, retries, the file watch and pruning
+    remain."""
     jobs = job_table(Settings(), _subscriptions("subscribers: []\n"))
-    assert [job.id for job in jobs] == ["retry", "reload"]
+    assert [job.id for job in jobs] == ["retry", "reload", "prune"]
 
 
 def test_an_0800_vienna_digest_fires_at_0800_local_across_the_march_dst_change() -> None:

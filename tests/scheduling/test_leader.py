@@ -117,6 +117,6 @@ def test_a_standing_by_service_takes_over_when_the_leader_stops(
         return leader_jobs, standby_jobs, took_over
 
     leader_jobs, standby_jobs, took_over = asyncio.run(scenario())
-    assert leader_jobs == ["collect:newsroom", "leader", "reload", "retry"]
+    assert leader_jobs == ["collect:newsroom", "leader", "prune", "reload", "retry"]
     assert standby_jobs == ["leader", "retry"]
     assert took_over == leader_jobs

@@ -234,7 +234,13 @@ def test_run_collects_sends_the_alert_serves_http_and_stops_cleanly(
         assert service.scheduler is not None
         jobs = service.scheduler.get_jobs()
         leader = ["leader"] if engine.dialect.name == "postgresql" else []  # the lock check
-        assert sorted(job.id for job in jobs) == ["collect:newsroom", *leader, "reload", "retry"]
+        assert sorted(job.id for job in jobs) == [
+            "collect:newsroom",
+            *leader,
+            "prune",
+            "reload",
+            "retry",
+        ]
         assert all(
             (job.misfire_grace_time, job.coalesce, job.max_instances) == (3600, True, 1)
             for job in jobs
