@@ -50,6 +50,8 @@ class Context:
     smtp_messages: int = 5_000
     smtp_connections: tuple[int, ...] = (4, 8)
     feed_days: int = 60
+    history_days: int = 45  # daily passes of the history step
+    history_subscribers: int = 2_000
     plan_processes: int | None = None  # None: planning's default (one per CPU)
     workers_database_url: str | None = None  # PostgreSQL the workers step may empty
     profile: Path | None = None  # write a cProfile of each timed step here

@@ -9,7 +9,8 @@ figures; add one there to measure something new. They live beside this file:
 ``fanout.py`` (plan + personalize, and the naive path), ``sending.py`` (our Worker
 against Postfix's smtp-source into smtp-sink), ``workers.py`` (1, 2 and 3 ``publisher
 worker`` processes on one PostgreSQL outbox), ``send_all.py`` (the whole ``publisher
-send``, its time and the memory of its process tree), ``feed_build.py`` (static feeds, full
+send``, its time and the memory of its process tree), ``history.py`` (planning passes
+day after day, with the outbox's window and without), ``feed_build.py`` (static feeds, full
 and incremental), ``harness.py`` (what they share), ``synthetic.py`` (the data).
 """
 
@@ -28,6 +29,7 @@ import yaml
 from fanout import measure_fanout, measure_naive
 from feed_build import measure_feeds
 from harness import Context, Figures, best_of, run_peak_rss_mb
+from history import measure_history
 from send_all import measure_send
 from sending import measure_smtp
 from workers import measure_workers
@@ -86,6 +88,7 @@ MEASUREMENTS: dict[str, Callable[[Context], Figures]] = {
     "workers": measure_workers,  # after fanout: 1, 2, 3 worker processes on PostgreSQL
     "feeds": measure_feeds,
     "send": measure_send,  # the whole `publisher send` over --subscribers addresses
+    "history": measure_history,  # planning day after day, with the outbox's window and without
     "peak_rss": measure_peak_rss,  # last: it sees the peak of all the others
 }
 NEEDS = {"naive": "fanout", "smtp": "fanout", "workers": "fanout"}
@@ -113,6 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--feed-days", type=int, default=60, help="days of items in the feeds' store"
+    )
+    parser.add_argument(
+        "--history-days", type=int, default=45, help="days of daily passes in the history step"
+    )
+    parser.add_argument(
+        "--history-subscribers", type=int, default=2_000, help="addresses of the history step"
     )
     parser.add_argument(
         "--plan-processes",
@@ -154,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             smtp_messages=args.smtp_messages,
             smtp_connections=tuple(int(c) for c in args.smtp_connections.split(",")),
             feed_days=args.feed_days,
+            history_days=args.history_days,
+            history_subscribers=args.history_subscribers,
             plan_processes=args.plan_processes,
             workers_database_url=args.workers_database_url,
             profile=args.profile,
