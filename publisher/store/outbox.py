@@ -11,6 +11,10 @@ Guarantees kept here, by unique keys rather than by care:
 - at most one message per recipient and ``dedupe_key`` (``alert:<item>``,
   ``daily:<period>``): a digest period or an alert is never queued twice;
 - ``sent_items`` records every item queued for a recipient: no item twice to one person.
+
+The outbox remembers ``[outbox] keep`` (30 days): :func:`prune` deletes what finished
+before that, and planning mails no item collected before it, so both the tables and a
+pass's reading of them stay bounded however long the service runs.
 """
 
 from __future__ import annotations

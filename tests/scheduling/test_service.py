@@ -217,6 +217,19 @@ def test_a_restart_after_three_days_sends_one_digest_covering_the_gap(
     # The second digest holds every item that arrived during the outage, and only those.
     assert gap and not first & gap and first | gap == stored
 
+    async def a_month_later() -> list[tuple[int, PlanReport | None]]:
+        """The hourly prune forgets each digest 30 days after it went; nothing goes again."""
+        passes = []
+        for days in (31, 34):
+            clock.now = t0 + timedelta(days=days)
+            pruned = await service.prune()
+            passes.append((pruned.messages, (await service.run_pass()).planned))
+        return passes
+
+    assert asyncio.run(a_month_later()) == [(1, PlanReport()), (1, PlanReport())]
+    assert _digest_keys(engine) == []
+    assert len(server.handler.messages) == 2
+
 
 def test_run_collects_sends_the_alert_serves_http_and_stops_cleanly(
     tmp_path: Path, engine: Engine, server: MailServer
