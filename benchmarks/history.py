@@ -85,9 +85,10 @@ def measure_history(context: Context) -> Figures:
         with engine.connect() as conn:
             remembered = conn.execute(select(func.count()).select_from(sent_items)).scalar()
         engine.dispose()
-        week = plan_seconds[:7]
-        figures[f"history_{label}_plan_s_first_week"] = round(sum(week) / len(week), 2)
-        figures[f"history_{label}_plan_s_last"] = round(plan_seconds[-1], 2)
+        # A pass's mean time in each week (the last one may be shorter).
+        for week in range(0, len(plan_seconds), 7):
+            days = plan_seconds[week : week + 7]
+            figures[f"history_{label}_plan_s_week{week // 7 + 1}"] = round(sum(days) / len(days), 2)
         figures[f"history_{label}_prune_s_max"] = round(max(prune_seconds), 2)
         figures[f"history_{label}_sent_items_rows"] = int(remembered or 0)
         figures[f"history_{label}_db_mb"] = round(
