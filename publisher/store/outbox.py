@@ -635,11 +635,12 @@ _DELETE_SENT_ITEMS_QMARK = (
 _DELETE_SENT_ITEMS = _DELETE_SENT_ITEMS_QMARK.replace("?", "%s")
 
 
-def prune(engine: Engine, *, before: datetime, batch: int = 2_000) -> Pruned:
+def prune(engine: Engine, *, before: datetime, batch: int = 500) -> Pruned:
     """Forget the messages that finished before ``before``: their rows, the record of
     their items, and the bodies and segments that no row left needs.
 
-    Safe beside planning passes and workers, committing every ``batch`` rows. Only
+    Safe beside planning passes and workers, committing every ``batch`` rows (a digest
+    of 200 items has 200 records to delete: small batches keep SQLite's write lock short). Only
     finished rows go, never one waiting to be sent. Their items were collected before
     ``before``, so no pass with ``before`` in its look-back (``OutboxSettings.keep``)
     mails them again, and ``sent_items`` need not remember them. A body goes when it is
