@@ -50,7 +50,7 @@ class Context:
     smtp_messages: int = 5_000
     smtp_connections: tuple[int, ...] = (4, 8)
     feed_days: int = 60
-    history_days: int = 45  # daily passes of the history step
+    history_days: int = 365  # days of items and records before the history step's pass
     history_subscribers: int = 2_000
     plan_processes: int | None = None  # None: planning's default (one per CPU)
     workers_database_url: str | None = None  # PostgreSQL the workers step may empty

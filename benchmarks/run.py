@@ -9,9 +9,10 @@ figures; add one there to measure something new. They live beside this file:
 ``fanout.py`` (plan + personalize, and the naive path), ``sending.py`` (our Worker
 against Postfix's smtp-source into smtp-sink), ``workers.py`` (1, 2 and 3 ``publisher
 worker`` processes on one PostgreSQL outbox), ``send_all.py`` (the whole ``publisher
-send``, its time and the memory of its process tree), ``history.py`` (planning passes
-day after day, with the outbox's window and without), ``feed_build.py`` (static feeds, full
-and incremental), ``harness.py`` (what they share), ``synthetic.py`` (the data).
+send``, its time and the memory of its process tree), ``history.py`` (a pass over
+a year of history, with the outbox's window and without), ``feed_build.py`` (static
+feeds, full and incremental), ``harness.py`` (what they share), ``synthetic.py`` (the
+data).
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ MEASUREMENTS: dict[str, Callable[[Context], Figures]] = {
     "workers": measure_workers,  # after fanout: 1, 2, 3 worker processes on PostgreSQL
     "feeds": measure_feeds,
     "send": measure_send,  # the whole `publisher send` over --subscribers addresses
-    "history": measure_history,  # planning day after day, with the outbox's window and without
+    "history": measure_history,  # a pass over a year of history, with the window and without
     "peak_rss": measure_peak_rss,  # last: it sees the peak of all the others
 }
 NEEDS = {"naive": "fanout", "smtp": "fanout", "workers": "fanout"}
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         "--feed-days", type=int, default=60, help="days of items in the feeds' store"
     )
     parser.add_argument(
-        "--history-days", type=int, default=45, help="days of daily passes in the history step"
+        "--history-days", type=int, default=365, help="days of history the step's pass reads"
     )
     parser.add_argument(
         "--history-subscribers", type=int, default=2_000, help="addresses of the history step"
