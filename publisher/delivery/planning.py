@@ -33,7 +33,13 @@ from publisher.metrics import METRICS, Metrics
 from publisher.rendering.emails import EmailRenderer
 from publisher.settings import Settings
 from publisher.store.items import load_items
-from publisher.store.outbox import NewMessage, already_sent, enqueue_many, save_segments
+from publisher.store.outbox import (
+    NewMessage,
+    already_sent,
+    enqueue_many,
+    queued_keys,
+    save_segments,
+)
 from publisher.store.schema import subscriber_state
 from publisher.subscriptions.model import Frequency, Rule, Subscriber, Subscriptions
 
@@ -174,18 +180,35 @@ def _plan(
         )
     }
     items = load_items(conn, seen_since=look_back(settings, now))
-    sent = already_sent(conn, starts)
+    groups = [
+        (group, _Digest.due(group.rule, now))
+        for group in match(
+            subscriptions, ItemIndex.build(items), default_locale=settings.default_locale
+        )
+    ]
+    # A digest already queued for its period is not rendered again (most of a pass's
+    # subscribers, when the pass is one time zone's or follows a collection), and only
+    # the others' records of what they were sent are read.
+    wanted = {
+        (subscriber.email.lower(), digest.dedupe_key)
+        for group, digest in groups
+        if digest is not None
+        for subscriber in group.subscribers
+    }
+    queued = queued_keys(conn, wanted)
+    alerted = {s.email.lower() for group, due in groups if due is None for s in group.subscribers}
+    sent = already_sent(conn, {key for key, _ in wanted - queued} | alerted)
     queue = _Queue(BodyMaker(renderer, settings, {item.id: item for item in items}, now=now))
-    for group in match(
-        subscriptions, ItemIndex.build(items), default_locale=settings.default_locale
-    ):
+    for group, digest in groups:
         # Subscribers of one rule who lack the same items get one rendering.
         by_items: dict[tuple[str, ...], list[Subscriber]] = defaultdict(list)
-        digest = _Digest.due(group.rule, now)
         for subscriber in group.subscribers:
             key = subscriber.email.lower()
-            if digest is not None and digest.period[1] < starts[key]:
-                continue  # their first digest is at their next send time, not before
+            if digest is not None and (
+                digest.period[1] < starts[key]  # their first digest is at their next send time
+                or (key, digest.dedupe_key) in queued
+            ):
+                continue
             fresh = tuple(
                 m.item.id
                 for m in group.items

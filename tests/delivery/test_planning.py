@@ -162,6 +162,43 @@ def test_alerts_and_digests_are_queued_once_and_never_empty(tmp_path: Path, engi
     assert _plan(engine, settings, later, t1 + timedelta(days=1)) == PlanReport(new_subscribers=1)
 
 
+def test_a_digest_queued_for_its_period_is_not_rendered_again(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass after the day's digest (another zone's, or after a collection) renders
+    no digest for that period again, although an item came since: only the alert."""
+    settings = _settings(tmp_path, engine)
+    subscriptions = _subscriptions(SUBSCRIPTIONS)
+    t0 = datetime(2025, 3, 3, 3, 0, tzinfo=UTC)
+    _plan(engine, settings, subscriptions, t0)
+    asyncio.run(collect(settings, engine, taxonomy=load_taxonomy(), clock=lambda: t0))
+    t1 = t0 + timedelta(hours=1)  # 09:00 in Tashkent: the daily digest
+    assert _plan(engine, settings, subscriptions, t1).digests == 1
+    content = tmp_path / "content"
+    text = (content / "2024-11-12-moldova-domestic-observers.en.md").read_text("utf-8")
+    fields = "fields_of_work: [elections, democratization]"
+    (content / "2025-03-03-a-later-item.en.md").write_text(
+        text.replace(fields, "fields_of_work: [policing, elections]"), "utf-8"
+    )
+    asyncio.run(collect(settings, engine, taxonomy=load_taxonomy(), clock=lambda: t1))
+    rendered: list[_bodies.BodyJob] = []
+    make = _bodies.BodyMaker.__call__
+
+    def counting(maker: _bodies.BodyMaker, job: _bodies.BodyJob) -> _bodies.Made:
+        rendered.append(job)
+        return make(maker, job)
+
+    monkeypatch.setattr(_bodies.BodyMaker, "__call__", counting)
+    later = _plan(engine, settings, subscriptions, t1 + timedelta(hours=5), processes=1)
+    assert later == PlanReport()  # the analyst follows Central Asia: no alert for Moldova
+    assert rendered == []
+    # The next day's digest holds it.
+    assert _plan(engine, settings, subscriptions, t1 + timedelta(days=1)).digests == 1
+    with engine.connect() as conn:
+        last = conn.execute(select(outbox.c.item_ids).order_by(outbox.c.id.desc())).scalar()
+    assert last == ["2025-03-03-a-later-item"]
+
+
 def test_a_pass_mails_nothing_older_than_the_outbox_remembers(
     tmp_path: Path, engine: Engine
 ) -> None:
