@@ -52,13 +52,10 @@ def preview(
     index = ItemIndex.build(items)
     by_id = {item.id: item for item in items}
     matching = index.matching(rule)
+    send_at = next_send_time(rule, at)  # None for an alert: it goes at once
     # A subscriber not yet registered joins now: what is stored is their back catalogue.
-    since = start if start is not None else at
-    if rule.frequency is not Frequency.IMMEDIATE:
-        # Nor does a digest hold what is older than the outbox's memory when it is sent.
-        send_at = next_send_time(rule, at)
-        assert send_at is not None  # digests have send times
-        since = max(since, look_back(settings, send_at))
+    # Nor does a message hold what is older than the outbox's memory when it goes.
+    since = max(start if start is not None else at, look_back(settings, send_at or at))
     fresh = tuple(
         item
         for item in items  # newest first
@@ -78,7 +75,6 @@ def preview(
         rendered = renderer.render_alert(first, rule=rule, default_locale=default_locale)
         note = f"{len(fresh)} alert(s) waiting; this is the first"
         return Preview(subscriber, None, rendered, (first,), (explain(first, rule),), note)
-    send_at = next_send_time(rule, at)
     assert send_at is not None  # digests have send times
     period_start = previous_send_time(rule, send_at)
     assert period_start is not None

@@ -194,7 +194,9 @@ def save_segments(conn: Connection, contents: Mapping[bytes, bytes], *, now: dat
     insert = dialect.insert(segments)
     conn.execute(
         insert.on_conflict_do_update(
-            index_elements=["digest"], set_={"used_at": insert.excluded.used_at}
+            index_elements=["digest"],
+            set_={"used_at": insert.excluded.used_at},
+            where=segments.c.used_at < insert.excluded.used_at,  # not once per process
         ),
         [{"digest": d, "content": c, "used_at": now} for d, c in contents.items()],
     )

@@ -25,11 +25,18 @@ DAY = timedelta(days=1)
 OLD, SHARED, NEW = b"o" * 16, b"s" * 16, b"n" * 16  # segment digests
 
 
-def _queue(engine: Engine, body: bytes, recipient: str, key: str, *, at: datetime) -> None:
-    """One message of ``body`` (item ``key``), with the segments it names."""
-    names = {b"old": [OLD, SHARED], b"new": [SHARED, NEW]}.get(body.split(b":")[0], [])
+def _queue(
+    engine: Engine,
+    body: bytes,
+    recipient: str,
+    key: str,
+    *,
+    at: datetime,
+    shows: tuple[bytes, ...] = (),
+) -> None:
+    """One message of ``body`` (item ``key``), with the segments it ``shows``."""
     with engine.begin() as conn:
-        save_segments(conn, {name: name * 4 for name in names}, now=at)
+        save_segments(conn, {name: name * 4 for name in shows}, now=at)
         message = NewMessage(recipient, f"alert:{key}", (key,), f"<{key}.{recipient}@x.org>")
         enqueue(conn, body, [message], now=at)
 
@@ -77,8 +84,8 @@ def test_finished_messages_go_and_waiting_ones_stay(engine: Engine) -> None:
 def test_a_segment_stays_while_a_body_may_show_it(engine: Engine) -> None:
     """A segment goes once no body as recent as its last use is left: the one a new body
     shows again stays with it, the one only old bodies showed goes with them."""
-    _queue(engine, b"old: shows OLD and SHARED", "a@example.org", "i1", at=T0)
-    _queue(engine, b"new: shows SHARED and NEW", "b@example.org", "i2", at=T0 + 10 * DAY)
+    _queue(engine, b"old", "a@example.org", "i1", at=T0, shows=(OLD, SHARED))
+    _queue(engine, b"new", "b@example.org", "i2", at=T0 + 10 * DAY, shows=(SHARED, NEW))
     _finish(engine, "a@example.org", Status.SENT, at=T0)
 
     # The new body, still waiting, keeps SHARED, which it used again; OLD goes.
